@@ -1,0 +1,67 @@
+/*
+ * error.c - error codes and option defaults.
+ *
+ * Owns nothing mutable.  Every string here comes from TXKV_ERROR_TABLE in
+ * txkv.h, so a code cannot exist without a name, a message and a
+ * retryability bit.
+ */
+#include "config.h"
+
+#include "txkv.h"
+
+struct err_entry {
+    int code;
+    int retryable;
+    const char *name;
+    const char *msg;
+};
+
+#define ERR_ENTRY_(name, value, retry, msg) {(value), (retry), #name, (msg)},
+static const struct err_entry err_table[] = {TXKV_ERROR_TABLE(ERR_ENTRY_)};
+#undef ERR_ENTRY_
+
+static const struct err_entry *err_find(int rc)
+{
+    for (size_t i = 0; i < sizeof err_table / sizeof err_table[0]; i++)
+        if (err_table[i].code == rc)
+            return &err_table[i];
+    return NULL;
+}
+
+const char *txkv_strerror(int rc)
+{
+    const struct err_entry *e = err_find(rc);
+    return e ? e->name : "UNKNOWN";
+}
+
+const char *txkv_errmsg(int rc)
+{
+    const struct err_entry *e = err_find(rc);
+    return e ? e->msg : "unknown error code";
+}
+
+int txkv_is_retryable(int rc)
+{
+    const struct err_entry *e = err_find(rc);
+    return e ? e->retryable : 0;
+}
+
+void txkv_options_init(txkv_options *o)
+{
+    if (!o)
+        return;
+    o->mem_limit = 0;
+    o->isolation = TXKV_SNAPSHOT;
+    o->cc = TXKV_OPTIMISTIC;
+    o->lock_timeout_us = 0;
+}
+
+void txkv_txn_options_init(txkv_txn_options *o)
+{
+    if (!o)
+        return;
+    o->isolation = 0;
+    o->cc = 0;
+    o->flags = 0;
+    o->lock_timeout_us = 0;
+}
