@@ -1,0 +1,1236 @@
+/*
+ * btree.c - the concurrent B+tree: byte-string keys in memcmp order -> void *.
+ *
+ * Owns: the tree's nodes and the separator keys of its inner nodes.  It does
+ * not own the keys of its entries nor the values.  src/index/README has the
+ * design in full; this is the summary the code relies on.
+ *
+ * Algorithm: optimistic lock coupling (V. Leis, F. Scheibner, A. Kemper,
+ * T. Neumann, "The ART of practical synchronization", DaMoN 2016) on a
+ * B+tree.  Every node has a 64-bit version word: bit 0 obsolete, bit 1
+ * locked, the rest a counter that every write-unlock advances.
+ *  - Readers take no lock and store nothing shared: read a node's version
+ *    (waiting while it is locked), read the node, check the version again;
+ *    any change restarts the operation from the root.  A pointer read from a
+ *    node (a child, a long key's bytes) is followed only after the node's
+ *    version has been re-checked, so it is one the node really held.
+ *  - Lock coupling: after reading a child's version the reader re-checks the
+ *    parent's.  A split locks the parent before it changes the child, so a
+ *    reader that arrives at a half of a split node always notices.
+ *  - Writers lock only the nodes they change, by upgrading the version they
+ *    read to a lock with one compare-and-swap (failure: restart).  Inserts
+ *    split full inner nodes on the way down (so a child's split always finds
+ *    room in its parent) and split a full leaf, then restart.  Splits are in
+ *    place: the left half keeps its node, the right half moves to a new one.
+ *  - No merges.  A leaf that becomes empty is unlinked together with every
+ *    ancestor left without children; a root left with one child is replaced
+ *    by that child.  Underfull nodes otherwise stay (README: why).
+ *
+ * Keys in nodes: each entry holds the key's length, its first 8 bytes as a
+ * big-endian word (so one integer comparison orders most pairs), and one
+ * more word: bytes 8..15 the same way when the key has at most 16 bytes --
+ * the whole key is then in the node and its bytes are never read again -- or
+ * else a pointer to the bytes (the caller's, in leaves; a copy the tree owns,
+ * in inner nodes).  Separators are the shortest keys that separate two
+ * leaves (suffix truncation), so they are nearly always inline.
+ *
+ * Invariants (of each node at any version a reader validated):
+ *  1. In an inner node with separators s[0..n) and children c[0..n], every
+ *     key of c[i] lies in [s[i-1], s[i]); s is strictly ascending; so are a
+ *     leaf's keys.
+ *  2. A node's key range shrinks only through a change of that node's own
+ *     version (its split, or its removal, which marks it obsolete); it may
+ *     grow when a sibling is removed.  So "this node covers k at the version
+ *     I validated" stays true while that version is unchanged.
+ *  3. t->root changes only under the lock of the node that is the root at
+ *     that moment (a root split or a root collapse).
+ *  4. A node, and an out-of-line separator, is freed only through
+ *     rcu_defer() once unreachable; a caller's key bytes are read only while
+ *     the key is in the tree or in the grace period after its removal.
+ *
+ * Memory ordering: version loads that start a read are acquire and pair with
+ * the release of write_unlock*; the re-check is an acquire fence then a
+ * relaxed load, pairing with the release fence that upgrade() issues after
+ * taking the lock (the seqlock pattern, H.-J. Boehm, "Can seqlocks get along
+ * with programming language memory models?", MSPC 2012).  Node fields that
+ * readers race with are read and written with relaxed atomics, so TSan sees
+ * no data race.  TSan does not model fences and needs none here: a read that
+ * validates read its first version after the last writer's unlock, and that
+ * acquire/release pair is the happens-before edge TSan tracks.
+ *
+ * Concurrency contract: see btree.h; every function but create/destroy runs
+ * inside an RCU read-side section.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/btree.h"
+#include "txkv.h"
+
+/* Entries per leaf and separators per inner node: 8 cache lines of prefixes. */
+#define BT_LEAF_CAP  64
+#define BT_INNER_CAP 64
+/* Deeper than any tree can grow: a level exists only above a full node. */
+#define BT_MAX_HEIGHT 32
+#define BT_MAX_KEY    65535
+/* Keys up to this long live entirely in the node. */
+#define BT_INLINE 16
+/* How far ahead an iterator prefetches long keys' bytes it will copy. */
+#define BT_ITER_PREFETCH 12
+
+#define BT_OBSOLETE 1u
+#define BT_LOCKED   2u
+
+#define LD(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/*
+ * TSan does not model fences and GCC warns (-Wtsan) when it meets one; TSan
+ * needs none here (see the file comment), so keep the fence for the real
+ * memory model and silence the warning in TSan builds only.
+ */
+#if defined(TXKV_TSAN) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define BT_FENCE(order)                                                                            \
+    do {                                                                                           \
+        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wtsan\"")                \
+            __atomic_thread_fence(order);                                                          \
+        _Pragma("GCC diagnostic pop")                                                              \
+    } while (0)
+#else
+#define BT_FENCE(order) __atomic_thread_fence(order)
+#endif
+
+#ifdef TXKV_DEBUG
+#define BT_ASSERT_READER() assert(urcu_memb_read_ongoing())
+#else
+#define BT_ASSERT_READER() ((void)0)
+#endif
+
+/* The header every node starts with; one cache line, so the arrays are aligned. */
+struct bt_node {
+    uint64_t version;    /* the OLC word, see the file comment */
+    uint16_t count;      /* leaf: entries; inner: separators (children = count + 1) */
+    uint8_t level;       /* 0 for leaves; set at allocation, never changed */
+    struct rcu_head rcu; /* queued once the node is unlinked */
+    uint8_t *dead_sep;   /* an out-of-line separator unlinked with this node */
+} __attribute__((aligned(64)));
+
+struct bt_slot {
+    uint64_t kx; /* key bytes 8..15 (key <= 16 bytes) or a pointer to the caller's bytes */
+    void *val;
+};
+
+/* Separate arrays, so that a binary search walks dense prefixes only. */
+struct bt_leaf {
+    struct bt_node h;
+    uint64_t pfx[BT_LEAF_CAP]; /* key bytes 0..7, big-endian, zero-padded */
+    uint16_t klen[BT_LEAF_CAP];
+    struct bt_slot slot[BT_LEAF_CAP];
+};
+
+struct bt_inner {
+    struct bt_node h;
+    uint64_t pfx[BT_INNER_CAP];
+    uint16_t klen[BT_INNER_CAP];
+    uint64_t kx[BT_INNER_CAP]; /* as bt_slot.kx; out-of-line bytes are owned */
+    struct bt_node *child[BT_INNER_CAP + 1];
+};
+
+#define BT_LEAF_SIZE  ((sizeof(struct bt_leaf) + 63) & ~(size_t)63)
+#define BT_INNER_SIZE ((sizeof(struct bt_inner) + 63) & ~(size_t)63)
+
+struct btree {
+    struct bt_node *root; /* read by every operation: alone on its line */
+    /* Written by every insert and remove: kept off the root's line. */
+    long count __attribute__((aligned(64)));
+    long mem;
+};
+
+/* A search key: its bytes and its two words. */
+struct bt_key {
+    const uint8_t *p;
+    size_t len;
+    uint64_t pfx, sfx;
+};
+
+/* A stored key (an entry's or a separator's), as read from a node. */
+struct bt_ent {
+    uint64_t pfx, kx;
+    size_t len;
+};
+
+/* What a descent recorded: the nodes, their versions, the child taken. */
+struct bt_path {
+    int height; /* index of the leaf in node[] */
+    struct bt_node *node[BT_MAX_HEIGHT];
+    uint64_t ver[BT_MAX_HEIGHT];
+    unsigned idx[BT_MAX_HEIGHT];
+};
+
+/* How a descent picks a child, and what a positioning search looks for. */
+enum bt_how {
+    BT_GE,    /* first key >= k (also point operations) */
+    BT_GT,    /* first key > k */
+    BT_LE,    /* last key <= k */
+    BT_LT,    /* last key < k */
+    BT_FIRST, /* leftmost */
+    BT_LAST   /* rightmost */
+};
+
+/* ---- keys ------------------------------------------------------------- */
+
+static inline uint64_t be64(uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(x);
+#else
+    return x;
+#endif
+}
+
+/* Bytes off..off+7 of p[0..len) as a big-endian word, zero-padded. */
+static inline uint64_t key_word(const uint8_t *p, size_t len, size_t off)
+{
+    uint64_t x = 0;
+    if (len > off)
+        memcpy(&x, p + off, len - off < 8 ? len - off : 8);
+    return be64(x);
+}
+
+static inline void key_init(struct bt_key *k, const void *p, size_t len)
+{
+    k->p = p;
+    k->len = len;
+    k->pfx = key_word(p, len, 0);
+    k->sfx = key_word(p, len, 8);
+}
+
+/* The second word an entry for k stores. */
+static inline uint64_t key_kx(const struct bt_key *k)
+{
+    return k->len <= BT_INLINE ? k->sfx : (uint64_t)(uintptr_t)k->p;
+}
+
+/* The bytes of a stored key: rebuilt in buf when inline, else where kx points. */
+static inline const uint8_t *ent_bytes(const struct bt_ent *e, uint8_t buf[BT_INLINE])
+{
+    if (e->len > BT_INLINE)
+        return (const uint8_t *)(uintptr_t)e->kx;
+    uint64_t w[2] = {be64(e->pfx), be64(e->kx)};
+    memcpy(buf, w, sizeof(w));
+    return buf;
+}
+
+static inline int cmp_len(size_t a, size_t b)
+{
+    return (a > b) - (a < b);
+}
+
+static inline int cmp_u64(uint64_t a, uint64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+/*
+ * Orders a stored key (length el, second word ex) against k when their first
+ * words are equal.  A key of at most 8 (16) bytes whose words equal another's
+ * is a prefix of it -- its zero padding matched the other's bytes -- so the
+ * shorter sorts first.  Only when both keys go past what the words hold and
+ * the stored one is out of line are bytes read: olc (an optimistic read of
+ * n at version v) validates first and sets *bad on a change.
+ */
+static inline int tie_cmp(size_t el, uint64_t ex, const struct bt_key *k, const struct bt_node *n,
+                          uint64_t v, int olc, int *bad);
+
+/* ---- versions (the OLC protocol) ---------------------------------------- */
+
+static inline void bt_backoff(unsigned *spins)
+{
+    if (++*spins < 128)
+        caa_cpu_relax();
+    else
+        sched_yield(); /* the lock holder may be preempted: more threads than cores */
+}
+
+/*
+ * Starts an optimistic read of n: the version once n is unlocked, with
+ * *obsolete set if n has been removed from the tree.
+ */
+static inline uint64_t read_lock(const struct bt_node *n, int *obsolete)
+{
+    unsigned spins = 0;
+    for (;;) {
+        /* Acquire: pairs with the release in write_unlock*, so that writer's stores are seen. */
+        uint64_t v = __atomic_load_n(&n->version, __ATOMIC_ACQUIRE);
+        if (!(v & BT_LOCKED)) {
+            *obsolete = (v & BT_OBSOLETE) != 0;
+            return v;
+        }
+        bt_backoff(&spins);
+    }
+}
+
+/* True if n is still at version v: every read of n since read_lock was consistent. */
+static inline int validate(const struct bt_node *n, uint64_t v)
+{
+    /* Keeps the node reads above before the re-read; pairs with upgrade's release fence. */
+    BT_FENCE(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&n->version, __ATOMIC_RELAXED) == v;
+}
+
+/* Turns an optimistic read at version v into the write lock; 0 if n changed. */
+static inline int upgrade(struct bt_node *n, uint64_t v)
+{
+    if (!__atomic_compare_exchange_n(&n->version, &v, v + BT_LOCKED, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return 0;
+    /* The lock is visible before any node store below; pairs with validate's acquire fence. */
+    BT_FENCE(__ATOMIC_RELEASE);
+    return 1;
+}
+
+/* Clears the lock and advances the counter; release pairs with read_lock's acquire. */
+static inline void write_unlock(struct bt_node *n)
+{
+    __atomic_fetch_add(&n->version, BT_LOCKED, __ATOMIC_RELEASE);
+}
+
+/* As write_unlock, and marks n obsolete for good; release pairs with read_lock's acquire. */
+static inline void write_unlock_obsolete(struct bt_node *n)
+{
+    __atomic_fetch_add(&n->version, BT_LOCKED + BT_OBSOLETE, __ATOMIC_RELEASE);
+}
+
+/* The root and its version, checked to still be the root after the version was read. */
+static inline struct bt_node *read_root(struct btree *t, uint64_t *v)
+{
+    for (;;) {
+        /* Acquire: pairs with the release store in make_root / collapse_root. */
+        struct bt_node *n = __atomic_load_n(&t->root, __ATOMIC_ACQUIRE);
+        int obsolete;
+        *v = read_lock(n, &obsolete);
+        /*
+         * t->root moves away from n only under n's lock (invariant 3), and the
+         * version load was acquire: if n was split or collapsed before that
+         * load, this reload sees the new root.
+         */
+        if (!obsolete && n == __atomic_load_n(&t->root, __ATOMIC_RELAXED))
+            return n;
+    }
+}
+
+static inline int tie_cmp(size_t el, uint64_t ex, const struct bt_key *k, const struct bt_node *n,
+                          uint64_t v, int olc, int *bad)
+{
+    if (el <= 8 || k->len <= 8)
+        return cmp_len(el, k->len);
+    if (el <= BT_INLINE)
+        return ex != k->sfx ? cmp_u64(ex, k->sfx) : cmp_len(el, k->len);
+    /* ex is a pointer only if it came with this el: check before following it. */
+    if (olc && !validate(n, v)) {
+        *bad = 1;
+        return 0;
+    }
+    const uint8_t *b = (const uint8_t *)(uintptr_t)ex;
+    size_t m = el < k->len ? el : k->len;
+    int c = memcmp(b + 8, k->p + 8, m - 8); /* the first 8 bytes are equal */
+    return c ? c : cmp_len(el, k->len);
+}
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+static inline unsigned clamp_count(unsigned n, unsigned cap)
+{
+    return n <= cap ? n : cap; /* a racing read may see anything; stay inside the node */
+}
+
+static struct bt_node *node_alloc(unsigned level)
+{
+    size_t size = level ? BT_INNER_SIZE : BT_LEAF_SIZE;
+    struct bt_node *n = aligned_alloc(64, size);
+    if (n) {
+        memset(n, 0, size);
+        n->level = (uint8_t)level;
+    }
+    return n;
+}
+
+static inline size_t node_size(const struct bt_node *n)
+{
+    return n->level ? BT_INNER_SIZE : BT_LEAF_SIZE;
+}
+
+static void node_free_cb(struct rcu_head *head)
+{
+    RCU_CALLBACK_ENTER();
+    struct bt_node *n = caa_container_of(head, struct bt_node, rcu);
+    free(n->dead_sep);
+    free(n);
+    RCU_CALLBACK_EXIT(); /* rcu_drain()'s caller may count on the memory being back */
+}
+
+/*
+ * Requests the lines of n a search will touch, all at once, so their misses
+ * overlap: a leaf whole (prefixes, then the entry found), an inner node's
+ * header and prefixes (its child line follows from the search).
+ */
+static inline void node_prefetch(const struct bt_node *n, int leaf)
+{
+    const char *p = (const char *)n;
+    size_t end = leaf ? BT_LEAF_SIZE : offsetof(struct bt_inner, klen);
+    for (size_t off = 0; off < end; off += 64)
+        __builtin_prefetch(p + off);
+}
+
+static inline void mem_add(struct btree *t, long delta)
+{
+    __atomic_fetch_add(&t->mem, delta, __ATOMIC_RELAXED);
+}
+
+/*
+ * The first entry of n (count cnt) that is >= k, and in *eq whether it
+ * equals k.  olc: n is read optimistically at version v, and -1 means a
+ * version check failed (restart).  Otherwise n is locked or unpublished.
+ * The loop body selects rather than branches on the common path.
+ */
+static inline __attribute__((always_inline)) int node_search(const struct bt_node *n, int olc,
+                                                             uint64_t v, unsigned cnt,
+                                                             const struct bt_key *k, int *eq)
+{
+    const int leaf = n->level == 0;
+    const struct bt_leaf *l = (const struct bt_leaf *)n;
+    const struct bt_inner *in = (const struct bt_inner *)n;
+    const uint64_t *pfx = leaf ? l->pfx : in->pfx;
+    const uint16_t *lens = leaf ? l->klen : in->klen;
+    unsigned base = 0, len = cnt;
+    int bad = 0;
+    while (len > 0) {
+        unsigned half = len / 2, mid = base + half;
+        uint64_t p = LD(pfx[mid]);
+        int lt = p < k->pfx;
+        if (__builtin_expect(p == k->pfx, 0)) {
+            uint64_t x = leaf ? LD(l->slot[mid].kx) : LD(in->kx[mid]);
+            lt = tie_cmp(LD(lens[mid]), x, k, n, v, olc, &bad) < 0;
+            if (bad)
+                return -1;
+        }
+        base = lt ? mid + 1 : base;
+        len = lt ? len - half - 1 : half;
+    }
+    *eq = 0;
+    if (base < cnt && LD(pfx[base]) == k->pfx) {
+        uint64_t x = leaf ? LD(l->slot[base].kx) : LD(in->kx[base]);
+        *eq = tie_cmp(LD(lens[base]), x, k, n, v, olc, &bad) == 0;
+        if (bad)
+            return -1;
+    }
+    return (int)base;
+}
+
+/* The child a descent takes for how/k in inner node n (count cnt); -1: restart. */
+static inline int child_index(const struct bt_inner *n, uint64_t v, unsigned cnt,
+                              const struct bt_key *k, enum bt_how how)
+{
+    int eq, lb;
+    if (how == BT_FIRST)
+        return 0;
+    if (how == BT_LAST)
+        return (int)cnt;
+    lb = node_search(&n->h, 1, v, cnt, k, &eq);
+    if (lb < 0)
+        return -1;
+    /* Child i holds [s[i-1], s[i]): a key equal to s[i] lives to its right (but LT wants < k). */
+    return how == BT_LT ? lb : lb + eq;
+}
+
+static inline void read_sep(const struct bt_inner *in, unsigned i, struct bt_ent *e)
+{
+    e->pfx = LD(in->pfx[i]);
+    e->kx = LD(in->kx[i]);
+    e->len = LD(in->klen[i]);
+}
+
+/*
+ * Optimistic descent from the root to the leaf for how/k.  Returns the leaf
+ * and its version *v; at that version the leaf covered k (invariant 2).
+ * Fills the fences lo/hi (the separators that bound the leaf's range;
+ * len 0 for none) and the path when asked.  Reads only; restarts internally.
+ */
+static struct bt_leaf *descend(struct btree *t, const struct bt_key *k, enum bt_how how,
+                               uint64_t *v, struct bt_ent *lo, struct bt_ent *hi,
+                               struct bt_path *path)
+{
+    unsigned restarts = 0;
+restart:
+    if (restarts++)
+        bt_backoff(&restarts);
+    if (lo)
+        lo->len = 0; /* no stored key is empty: 0 means "no fence" */
+    if (hi)
+        hi->len = 0;
+    uint64_t nv;
+    struct bt_node *n = read_root(t, &nv);
+    int h = 0;
+    while (n->level) {
+        const struct bt_inner *in = (const struct bt_inner *)n;
+        unsigned cnt = clamp_count(LD(n->count), BT_INNER_CAP);
+        int idx = child_index(in, nv, cnt, k, how);
+        if (idx < 0)
+            goto restart;
+        if (hi && (unsigned)idx < cnt) /* deeper separators are tighter: the last one wins */
+            read_sep(in, (unsigned)idx, hi);
+        if (lo && idx > 0)
+            read_sep(in, (unsigned)idx - 1, lo);
+        struct bt_node *child = LD(in->child[idx]);
+        if (!validate(n, nv)) /* child is a pointer n really held */
+            goto restart;
+        node_prefetch(child, n->level == 1);
+        if (path) {
+            path->node[h] = n;
+            path->ver[h] = nv;
+            path->idx[h] = (unsigned)idx;
+        }
+        int obsolete;
+        uint64_t cv = read_lock(child, &obsolete);
+        /* Lock coupling: n unchanged after child's version was read, so child still covers k. */
+        if (obsolete || !validate(n, nv))
+            goto restart;
+        n = child;
+        nv = cv;
+        if (++h >= BT_MAX_HEIGHT)
+            abort(); /* a corrupt tree; cannot happen (see BT_MAX_HEIGHT) */
+    }
+    if (path) {
+        path->node[h] = n;
+        path->ver[h] = nv;
+        path->height = h;
+    }
+    *v = nv;
+    return (struct bt_leaf *)n;
+}
+
+/* ---- writer-side node edits (the node is locked or unpublished) ------------ */
+
+static void leaf_insert_at(struct bt_leaf *l, unsigned pos, const struct bt_key *k, void *val)
+{
+    unsigned n = l->h.count;
+    /* Element by element with atomic stores: readers may be reading these slots. */
+    for (unsigned j = n; j > pos; j--) {
+        ST(l->pfx[j], l->pfx[j - 1]);
+        ST(l->klen[j], l->klen[j - 1]);
+        ST(l->slot[j].kx, l->slot[j - 1].kx);
+        ST(l->slot[j].val, l->slot[j - 1].val);
+    }
+    ST(l->pfx[pos], k->pfx);
+    ST(l->klen[pos], (uint16_t)k->len);
+    ST(l->slot[pos].kx, key_kx(k));
+    ST(l->slot[pos].val, val);
+    ST(l->h.count, (uint16_t)(n + 1));
+}
+
+static void leaf_remove_at(struct bt_leaf *l, unsigned pos)
+{
+    unsigned n = l->h.count;
+    for (unsigned j = pos; j + 1 < n; j++) {
+        ST(l->pfx[j], l->pfx[j + 1]);
+        ST(l->klen[j], l->klen[j + 1]);
+        ST(l->slot[j].kx, l->slot[j + 1].kx);
+        ST(l->slot[j].val, l->slot[j + 1].val);
+    }
+    ST(l->h.count, (uint16_t)(n - 1));
+}
+
+/* Inserts separator s at pos with child c to its right. */
+static void inner_insert_at(struct bt_inner *in, unsigned pos, const struct bt_ent *s,
+                            struct bt_node *c)
+{
+    unsigned n = in->h.count;
+    for (unsigned j = n; j > pos; j--) {
+        ST(in->pfx[j], in->pfx[j - 1]);
+        ST(in->klen[j], in->klen[j - 1]);
+        ST(in->kx[j], in->kx[j - 1]);
+        ST(in->child[j + 1], in->child[j]);
+    }
+    ST(in->pfx[pos], s->pfx);
+    ST(in->klen[pos], (uint16_t)s->len);
+    ST(in->kx[pos], s->kx);
+    ST(in->child[pos + 1], c);
+    ST(in->h.count, (uint16_t)(n + 1));
+}
+
+/* Removes child pos and a separator next to it; that separator into *s. */
+static void inner_remove_child(struct bt_inner *in, unsigned pos, struct bt_ent *s)
+{
+    unsigned n = in->h.count;
+    unsigned at = pos > 0 ? pos - 1 : 0; /* child pos-1 (or the new child 0) takes the range over */
+    s->pfx = in->pfx[at];
+    s->kx = in->kx[at];
+    s->len = in->klen[at];
+    for (unsigned j = at; j + 1 < n; j++) {
+        ST(in->pfx[j], in->pfx[j + 1]);
+        ST(in->klen[j], in->klen[j + 1]);
+        ST(in->kx[j], in->kx[j + 1]);
+    }
+    for (unsigned j = pos; j < n; j++)
+        ST(in->child[j], in->child[j + 1]);
+    ST(in->h.count, (uint16_t)(n - 1));
+}
+
+/* A new root over left and right; the caller holds left's lock and left is the root. */
+static void make_root(struct btree *t, struct bt_inner *root, struct bt_node *left,
+                      const struct bt_ent *s, struct bt_node *right)
+{
+    root->h.level = (uint8_t)(left->level + 1);
+    root->h.count = 1;
+    root->pfx[0] = s->pfx;
+    root->klen[0] = (uint16_t)s->len;
+    root->kx[0] = s->kx;
+    root->child[0] = left;
+    root->child[1] = right;
+    mem_add(t, (long)BT_INNER_SIZE);
+    /* Release: pairs with read_root's acquire; the node is initialised above. */
+    __atomic_store_n(&t->root, &root->h, __ATOMIC_RELEASE);
+}
+
+/*
+ * The shortest key s with a < s <= b (a < b, both stored keys): b cut after
+ * the first byte where they differ (suffix truncation, R. Bayer and K.
+ * Unterauer, "Prefix B-trees", TODS 1977).  Inline when it fits, else an
+ * owned copy.  0, or TXKV_NOMEM.
+ */
+static int make_separator(const struct bt_ent *a, const struct bt_ent *b, struct bt_ent *s)
+{
+    uint8_t abuf[BT_INLINE], bbuf[BT_INLINE];
+    const uint8_t *ap = ent_bytes(a, abuf), *bp = ent_bytes(b, bbuf);
+    size_t m = a->len < b->len ? a->len : b->len, i = 0;
+    while (i < m && ap[i] == bp[i])
+        i++;
+    /* i < b->len: otherwise b would be a prefix of a, so b <= a. */
+    s->len = i + 1;
+    s->pfx = key_word(bp, s->len, 0);
+    if (s->len <= BT_INLINE) {
+        s->kx = key_word(bp, s->len, 8);
+        return 0;
+    }
+    uint8_t *copy = malloc(s->len);
+    if (!copy)
+        return TXKV_NOMEM;
+    memcpy(copy, bp, s->len);
+    s->kx = (uint64_t)(uintptr_t)copy;
+    return 0;
+}
+
+static inline void leaf_ent(const struct bt_leaf *l, unsigned i, struct bt_ent *e)
+{
+    e->pfx = l->pfx[i];
+    e->kx = l->slot[i].kx;
+    e->len = l->klen[i];
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+/*
+ * Creates an empty tree (one empty leaf).  0 or TXKV_NOMEM.
+ * No concurrent users; needs no read-side section.
+ */
+int btree_create(struct btree **tp)
+{
+    struct btree *t = aligned_alloc(64, sizeof(*t));
+    struct bt_node *root = node_alloc(0);
+    if (!t || !root) {
+        free(t);
+        free(root);
+        return TXKV_NOMEM;
+    }
+    memset(t, 0, sizeof(*t));
+    t->root = root;
+    t->mem = (long)BT_LEAF_SIZE;
+    *tp = t;
+    return 0;
+}
+
+static void free_subtree(struct bt_node *n)
+{
+    if (n->level) {
+        struct bt_inner *in = (struct bt_inner *)n;
+        for (unsigned i = 0; i < in->h.count; i++)
+            if (in->klen[i] > BT_INLINE)
+                free((void *)(uintptr_t)in->kx[i]);
+        for (unsigned i = 0; i <= in->h.count; i++)
+            free_subtree(in->child[i]);
+    }
+    free(n);
+}
+
+/*
+ * Frees every node still in the tree (not the keys or values).  No concurrent
+ * users, and no reader may still hold a node.  Nodes unlinked earlier may
+ * still sit in RCU's callback queue; they free themselves (rcu_drain() waits
+ * for them) and never touch t.
+ */
+void btree_destroy(struct btree *t)
+{
+    if (!t)
+        return;
+    free_subtree(t->root);
+    free(t);
+}
+
+/* ---- point operations ---------------------------------------------------- */
+
+/*
+ * The value stored under key, or NULL.  RCU read side; stores nothing shared.
+ * Linearizes at the leaf's final validation.
+ */
+void *btree_lookup(struct btree *t, const void *key, size_t klen)
+{
+    struct bt_key k;
+    BT_ASSERT_READER();
+    key_init(&k, key, klen);
+    for (;;) {
+        uint64_t v;
+        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL, NULL);
+        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+        int eq, pos = node_search(&l->h, 1, v, cnt, &k, &eq);
+        if (pos < 0)
+            continue;
+        void *val = eq ? LD(l->slot[pos].val) : NULL;
+        if (validate(&l->h, v))
+            return val;
+    }
+}
+
+/*
+ * Inserts key -> val if key is absent (see btree.h).  RCU read side.  Locks
+ * at most two nodes at a time (a node and its parent, for a split) and never
+ * waits for a lock while holding one.  TXKV_INVALID for a key of 0 or more
+ * than 65535 bytes or a NULL val.  Nodes are allocated before any lock is
+ * taken, so TXKV_NOMEM leaves the tree as it was.
+ */
+int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void **existing)
+{
+    struct bt_key k;
+    /* Allocated before any lock is taken; freed at the end unless published. */
+    struct bt_node *spare_leaf = NULL, *spare_inner = NULL, *spare_root = NULL;
+    unsigned restarts = 0;
+    int rc;
+
+    BT_ASSERT_READER();
+    if (klen == 0 || klen > BT_MAX_KEY || !val)
+        return TXKV_INVALID;
+    key_init(&k, key, klen);
+restart:
+    if (restarts++)
+        bt_backoff(&restarts);
+    uint64_t v, pv = 0;
+    struct bt_node *n = read_root(t, &v), *parent = NULL;
+    unsigned pidx = 0;
+
+    while (n->level) {
+        struct bt_inner *in = (struct bt_inner *)n;
+        unsigned cnt = clamp_count(LD(n->count), BT_INNER_CAP);
+        if (cnt == BT_INNER_CAP) {
+            /* Split a full inner node on the way down, so that its child's split fits. */
+            if (!spare_inner && !(spare_inner = node_alloc(1)))
+                goto nomem;
+            if (!parent && !spare_root && !(spare_root = node_alloc(1)))
+                goto nomem;
+            if (parent && !upgrade(parent, pv))
+                goto restart;
+            if (!upgrade(n, v)) {
+                if (parent)
+                    write_unlock(parent);
+                goto restart;
+            }
+            if (!parent && n != LD(t->root)) { /* a new root appeared above n */
+                write_unlock(n);
+                goto restart;
+            }
+            struct bt_inner *r = (struct bt_inner *)spare_inner;
+            unsigned mid = cnt / 2, rn = cnt - mid - 1;
+            r->h.level = n->level;
+            for (unsigned j = 0; j < rn; j++) {
+                r->pfx[j] = in->pfx[mid + 1 + j];
+                r->klen[j] = in->klen[mid + 1 + j];
+                r->kx[j] = in->kx[mid + 1 + j];
+            }
+            for (unsigned j = 0; j <= rn; j++)
+                r->child[j] = in->child[mid + 1 + j];
+            r->h.count = (uint16_t)rn;
+            ST(in->h.count, (uint16_t)mid);
+            mem_add(t, (long)BT_INNER_SIZE);
+            /* The middle separator moves up; out-of-line bytes change owner, not address. */
+            struct bt_ent up = {in->pfx[mid], in->kx[mid], in->klen[mid]};
+            if (parent) {
+                inner_insert_at((struct bt_inner *)parent, pidx, &up, &r->h);
+            } else {
+                make_root(t, (struct bt_inner *)spare_root, n, &up, &r->h);
+                spare_root = NULL;
+            }
+            spare_inner = NULL;
+            write_unlock(n);
+            if (parent)
+                write_unlock(parent);
+            goto restart;
+        }
+        /* Lock coupling: the parent still held n when n's version was read. */
+        if (parent && !validate(parent, pv))
+            goto restart;
+        int idx = child_index(in, v, cnt, &k, BT_GE);
+        if (idx < 0)
+            goto restart;
+        struct bt_node *child = LD(in->child[idx]);
+        if (!validate(n, v))
+            goto restart;
+        node_prefetch(child, n->level == 1);
+        int obsolete;
+        uint64_t cv = read_lock(child, &obsolete);
+        if (obsolete)
+            goto restart;
+        parent = n;
+        pv = v;
+        pidx = (unsigned)idx;
+        n = child;
+        v = cv;
+    }
+    if (parent && !validate(parent, pv))
+        goto restart;
+
+    struct bt_leaf *l = (struct bt_leaf *)n;
+    unsigned cnt = clamp_count(LD(n->count), BT_LEAF_CAP);
+    int eq, pos = node_search(n, 1, v, cnt, &k, &eq);
+    if (pos < 0)
+        goto restart;
+    if (eq) {
+        void *old = LD(l->slot[pos].val);
+        if (!validate(n, v))
+            goto restart;
+        if (existing)
+            *existing = old;
+        rc = TXKV_EXISTS;
+        goto out;
+    }
+    if (cnt == BT_LEAF_CAP) {
+        if (!spare_leaf && !(spare_leaf = node_alloc(0)))
+            goto nomem;
+        if (!parent && !spare_root && !(spare_root = node_alloc(1)))
+            goto nomem;
+        if (parent && !upgrade(parent, pv))
+            goto restart;
+        if (!upgrade(n, v)) {
+            if (parent)
+                write_unlock(parent);
+            goto restart;
+        }
+        if (!parent && n != LD(t->root)) {
+            write_unlock(n);
+            goto restart;
+        }
+        /*
+         * Split in half, except when appending at either end: ascending (or
+         * descending) loads would otherwise leave every leaf half empty.
+         */
+        unsigned at = cnt / 2;
+        if ((unsigned)pos == cnt)
+            at = cnt - cnt / 8;
+        else if (pos == 0)
+            at = cnt / 8;
+        struct bt_ent a, b, s;
+        leaf_ent(l, at - 1, &a);
+        leaf_ent(l, at, &b);
+        if (make_separator(&a, &b, &s) != 0) {
+            write_unlock(n);
+            if (parent)
+                write_unlock(parent);
+            goto nomem;
+        }
+        struct bt_leaf *r = (struct bt_leaf *)spare_leaf;
+        for (unsigned j = at; j < cnt; j++) {
+            r->pfx[j - at] = l->pfx[j];
+            r->klen[j - at] = l->klen[j];
+            r->slot[j - at] = l->slot[j];
+        }
+        r->h.count = (uint16_t)(cnt - at);
+        ST(l->h.count, (uint16_t)at);
+        mem_add(t, (long)(BT_LEAF_SIZE + (s.len > BT_INLINE ? s.len : 0)));
+        if (parent) {
+            inner_insert_at((struct bt_inner *)parent, pidx, &s, &r->h);
+        } else {
+            make_root(t, (struct bt_inner *)spare_root, n, &s, &r->h);
+            spare_root = NULL;
+        }
+        spare_leaf = NULL;
+        write_unlock(n);
+        if (parent)
+            write_unlock(parent);
+        goto restart;
+    }
+    /* v unchanged since the parent check, so the leaf still covers k (invariant 2). */
+    if (!upgrade(n, v))
+        goto restart;
+    leaf_insert_at(l, (unsigned)pos, &k, val);
+    write_unlock(n);
+    __atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
+    rc = 0;
+    goto out;
+nomem:
+    rc = TXKV_NOMEM;
+out:
+    free(spare_leaf);
+    free(spare_inner);
+    free(spare_root);
+    return rc;
+}
+
+/*
+ * Replaces a root that has a single child by that child, for as long as
+ * there is one.  Holds one lock at a time: the root's (invariant 3).
+ */
+static void collapse_root(struct btree *t)
+{
+    for (;;) {
+        uint64_t v;
+        struct bt_node *r = read_root(t, &v);
+        if (!r->level || LD(r->count) != 0) {
+            if (validate(r, v))
+                return;
+            continue;
+        }
+        struct bt_node *c = LD(((struct bt_inner *)r)->child[0]);
+        if (!upgrade(r, v))
+            continue;
+        /* Unchanged since read_root saw it as the root, so it still is (invariant 3). */
+        __atomic_store_n(&t->root, c, __ATOMIC_RELEASE); /* pairs with read_root's acquire */
+        write_unlock_obsolete(r);
+        mem_add(t, -(long)BT_INNER_SIZE);
+        rcu_defer(&r->rcu, node_free_cb);
+    }
+}
+
+/*
+ * Unlinks the empty leaf on k's path, if it still is empty, with every
+ * ancestor that has no other child.  Locks the path top-down from the lowest
+ * ancestor that keeps a child, each at the version the descent saw; any
+ * change restarts.
+ */
+static void unlink_empty(struct btree *t, const struct bt_key *k)
+{
+    struct bt_path path;
+    unsigned restarts = 0;
+restart:
+    if (restarts++)
+        bt_backoff(&restarts);
+    uint64_t v;
+    struct bt_leaf *l = descend(t, k, BT_GE, &v, NULL, NULL, &path);
+    int h = path.height;
+    if (LD(l->h.count) != 0 || h == 0) {
+        if (!validate(&l->h, v))
+            goto restart;
+        return; /* refilled meanwhile, or the root leaf, which stays */
+    }
+    int a = h - 1;
+    while (a >= 0 && LD(path.node[a]->count) == 0)
+        a--;
+    if (a < 0) { /* a chain of only children from the root: shorten it */
+        if (!validate(&l->h, v))
+            goto restart;
+        collapse_root(t);
+        return;
+    }
+    for (int i = a; i <= h; i++) {
+        if (!upgrade(path.node[i], path.ver[i])) {
+            while (--i >= a)
+                write_unlock(path.node[i]);
+            goto restart;
+        }
+    }
+    /* All locked at the versions the descent saw: the path and the counts read hold. */
+    struct bt_inner *anc = (struct bt_inner *)path.node[a];
+    struct bt_ent dead;
+    inner_remove_child(anc, path.idx[a], &dead);
+    long freed = 0;
+    if (dead.len > BT_INLINE) {
+        path.node[a + 1]->dead_sep = (uint8_t *)(uintptr_t)dead.kx;
+        freed -= (long)dead.len;
+    }
+    for (int i = a + 1; i <= h; i++) {
+        freed -= (long)node_size(path.node[i]);
+        write_unlock_obsolete(path.node[i]);
+    }
+    int root_single = a == 0 && anc->h.count == 0;
+    write_unlock(&anc->h);
+    mem_add(t, freed);
+    for (int i = a + 1; i <= h; i++)
+        rcu_defer(&path.node[i]->rcu, node_free_cb);
+    if (root_single)
+        collapse_root(t);
+}
+
+/*
+ * Removes key if it maps to expect (or to anything when expect is NULL).
+ * RCU read side.  Locks the leaf only, then (when it emptied) the path to
+ * it.  The caller frees the key bytes only after a grace period.
+ */
+int btree_remove(struct btree *t, const void *key, size_t klen, void *expect)
+{
+    struct bt_key k;
+    BT_ASSERT_READER();
+    key_init(&k, key, klen);
+    for (;;) {
+        uint64_t v;
+        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL, NULL);
+        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+        int eq, pos = node_search(&l->h, 1, v, cnt, &k, &eq);
+        if (pos < 0)
+            continue;
+        if (!eq || (expect && LD(l->slot[pos].val) != expect)) {
+            if (validate(&l->h, v))
+                return TXKV_NOTFOUND;
+            continue;
+        }
+        if (!upgrade(&l->h, v))
+            continue;
+        leaf_remove_at(l, (unsigned)pos);
+        unsigned left = l->h.count;
+        write_unlock(&l->h);
+        __atomic_fetch_sub(&t->count, 1, __ATOMIC_RELAXED);
+        if (left == 0)
+            unlink_empty(t, &k);
+        return 0;
+    }
+}
+
+/* Number of keys; exact when no writer runs.  Any context. */
+size_t btree_count(struct btree *t)
+{
+    /* An insert's increment may land after a racing remove's decrement: never report < 0. */
+    long c = __atomic_load_n(&t->count, __ATOMIC_RELAXED);
+    return c > 0 ? (size_t)c : 0;
+}
+
+/* Bytes of nodes and out-of-line separators; exact when no writer runs.  Any context. */
+size_t btree_mem(struct btree *t)
+{
+    long m = __atomic_load_n(&t->mem, __ATOMIC_RELAXED);
+    return m > 0 ? (size_t)m : 0;
+}
+
+/* ---- iterators ---------------------------------------------------------- */
+
+/* Prepares it on t, unpositioned.  Any context; one thread at a time uses it. */
+void btree_iter_init(struct btree *t, struct btree_iter *it)
+{
+    memset(it, 0, sizeof(*it));
+    it->t = t;
+}
+
+/* Frees the key copy.  Any context. */
+void btree_iter_fini(struct btree_iter *it)
+{
+    free(it->kbuf);
+    it->kbuf = NULL;
+    it->kcap = 0;
+    it->key = NULL;
+    it->valid = 0;
+    it->leaf = NULL;
+}
+
+/* Drops the leaf hint; call before leaving the read-side section that set it.  Any context. */
+void btree_iter_unpin(struct btree_iter *it)
+{
+    it->leaf = NULL;
+}
+
+static int iter_none(struct btree_iter *it)
+{
+    it->valid = 0;
+    it->leaf = NULL;
+    return TXKV_NOTFOUND;
+}
+
+/* Starts fetching the bytes of out-of-line keys in slots [from, to) of l. */
+static inline void prefetch_keys(const struct bt_leaf *l, unsigned from, unsigned to)
+{
+    for (unsigned j = from; j < to; j++)
+        if (LD(l->klen[j]) > BT_INLINE) /* racy: a wrong guess only wastes a prefetch */
+            __builtin_prefetch((const void *)(uintptr_t)LD(l->slot[j].kx));
+}
+
+/*
+ * Positions it on slot s of l, read at version v: reads the entry, validates,
+ * copies the key.  1 done, 0 restart, TXKV_NOMEM.
+ */
+static int iter_take(struct btree_iter *it, struct bt_leaf *l, uint64_t v, unsigned s)
+{
+    struct bt_ent e = {LD(l->pfx[s]), LD(l->slot[s].kx), LD(l->klen[s])};
+    void *val = LD(l->slot[s].val);
+    if (!validate(&l->h, v))
+        return 0;
+    if (e.len > it->kcap) {
+        size_t cap = it->kcap ? it->kcap : 32;
+        while (cap < e.len)
+            cap *= 2;
+        uint8_t *nb = realloc(it->kbuf, cap);
+        if (!nb) {
+            iter_none(it);
+            return TXKV_NOMEM;
+        }
+        it->kbuf = nb;
+        it->kcap = cap;
+    }
+    if (e.len <= BT_INLINE) {
+        uint8_t buf[BT_INLINE];
+        memcpy(it->kbuf, ent_bytes(&e, buf), e.len);
+    } else {
+        if (it->leaf != l) { /* arriving at a leaf: fetch the long keys ahead at once */
+            unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+            unsigned lo = s > BT_ITER_PREFETCH ? s - BT_ITER_PREFETCH : 0;
+            unsigned hi = s + 1 + BT_ITER_PREFETCH < cnt ? s + 1 + BT_ITER_PREFETCH : cnt;
+            prefetch_keys(l, lo, hi);
+        }
+        /* e was l's entry at v: the bytes stay valid for this read-side section. */
+        memcpy(it->kbuf, (const void *)(uintptr_t)e.kx, e.len);
+    }
+    it->key = it->kbuf;
+    it->klen = e.len;
+    it->val = val;
+    it->valid = 1;
+    it->leaf = l;
+    it->leaf_version = v;
+    it->slot = (int)s;
+    return 1;
+}
+
+/*
+ * The general positioning search.  When the leaf for k has no qualifying
+ * entry, the answer lies past one of its fences: continue from there (a
+ * forward search from the upper fence, inclusive; a backward one from the
+ * lower fence, exclusive, since keys >= it belong to this leaf's range).
+ */
+static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enum bt_how how)
+{
+    struct bt_key k = {NULL, 0, 0, 0};
+    uint8_t fbuf[BT_INLINE]; /* an inline fence's bytes, once it is the search key */
+    BT_ASSERT_READER();
+    if (how != BT_FIRST && how != BT_LAST)
+        key_init(&k, key, klen);
+    for (;;) {
+        struct bt_ent lo, hi;
+        uint64_t v;
+        struct bt_leaf *l = descend(it->t, &k, how, &v, &lo, &hi, NULL);
+        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+        int s, eq = 0, pos = 0;
+        if (how != BT_FIRST && how != BT_LAST) {
+            pos = node_search(&l->h, 1, v, cnt, &k, &eq);
+            if (pos < 0)
+                continue;
+        }
+        switch (how) {
+        case BT_FIRST:
+            s = 0;
+            break;
+        case BT_LAST:
+            s = (int)cnt - 1;
+            break;
+        case BT_GE:
+            s = pos;
+            break;
+        case BT_GT:
+            s = pos + eq;
+            break;
+        case BT_LE:
+            s = pos + eq - 1;
+            break;
+        default: /* BT_LT */
+            s = pos - 1;
+            break;
+        }
+        if (s >= 0 && (unsigned)s < cnt) {
+            int r = iter_take(it, l, v, (unsigned)s);
+            if (r == 0)
+                continue;
+            return r == 1 ? 0 : r;
+        }
+        if (!validate(&l->h, v)) /* the fences and "nothing here" held at v */
+            continue;
+        int forward = how == BT_FIRST || how == BT_GE || how == BT_GT;
+        struct bt_ent *f = forward ? &hi : &lo;
+        if (f->len == 0)
+            return iter_none(it);
+        /* An out-of-line fence is tree-owned and valid for this section. */
+        key_init(&k, ent_bytes(f, fbuf), f->len);
+        how = forward ? BT_GE : BT_LT;
+    }
+}
+
+/* First key >= key (klen may be 0).  RCU read side, as every call below. */
+int btree_seek(struct btree_iter *it, const void *key, size_t klen)
+{
+    return iter_find(it, key, klen, BT_GE);
+}
+
+/* Last key <= key. */
+int btree_seek_le(struct btree_iter *it, const void *key, size_t klen)
+{
+    return iter_find(it, key, klen, BT_LE);
+}
+
+int btree_first(struct btree_iter *it)
+{
+    return iter_find(it, NULL, 0, BT_FIRST);
+}
+
+int btree_last(struct btree_iter *it)
+{
+    return iter_find(it, NULL, 0, BT_LAST);
+}
+
+/*
+ * First key > the current one.  The hint makes this O(1) while the leaf is
+ * unchanged; otherwise it searches from the key copy, which need not be in
+ * the tree any more.  TXKV_NOTFOUND, and nothing else, on an unpositioned
+ * iterator.
+ */
+int btree_next(struct btree_iter *it)
+{
+    if (!it->valid)
+        return TXKV_NOTFOUND;
+    struct bt_leaf *l = it->leaf;
+    if (l) {
+        uint64_t v = __atomic_load_n(&l->h.version, __ATOMIC_ACQUIRE); /* pairs with write_unlock */
+        unsigned s = (unsigned)it->slot + 1;
+        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+        if (v == it->leaf_version && s < cnt) {
+            if (s + BT_ITER_PREFETCH < cnt)
+                prefetch_keys(l, s + BT_ITER_PREFETCH, s + BT_ITER_PREFETCH + 1);
+            int r = iter_take(it, l, v, s);
+            if (r != 0)
+                return r == 1 ? 0 : r;
+        }
+    }
+    return iter_find(it, it->kbuf, it->klen, BT_GT);
+}
+
+/* Last key < the current one; as btree_next. */
+int btree_prev(struct btree_iter *it)
+{
+    if (!it->valid)
+        return TXKV_NOTFOUND;
+    struct bt_leaf *l = it->leaf;
+    if (l && it->slot > 0) {
+        uint64_t v = __atomic_load_n(&l->h.version, __ATOMIC_ACQUIRE); /* pairs with write_unlock */
+        unsigned s = (unsigned)it->slot - 1;
+        if (v == it->leaf_version) {
+            if (s >= BT_ITER_PREFETCH)
+                prefetch_keys(l, s - BT_ITER_PREFETCH, s - BT_ITER_PREFETCH + 1);
+            int r = iter_take(it, l, v, s);
+            if (r != 0)
+                return r == 1 ? 0 : r;
+        }
+    }
+    return iter_find(it, it->kbuf, it->klen, BT_LT);
+}

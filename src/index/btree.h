@@ -1,0 +1,92 @@
+/*
+ * btree.h - a concurrent B+tree: byte-string keys in memcmp order -> void *.
+ *
+ * Readers take no lock and write no shared memory (optimistic lock coupling:
+ * read a node's version, read the node, check the version again, restart on
+ * a change).  Writers lock only the nodes they change.  Nodes are freed with
+ * rcu_defer(), never while a reader may hold them.  See src/index/README.
+ *
+ * Keys are not copied: the tree keeps a pointer to the caller's key bytes
+ * (plus a short inline prefix for searching).  The caller keeps those bytes
+ * valid and unchanged while the key is in the tree and for one grace period
+ * after btree_remove() (txkv points at the record's own key, and frees the
+ * record through RCU).
+ *
+ * Concurrency contract: every function except btree_create / btree_destroy
+ * must be called inside an RCU read-side section (rcu_read_enter()).
+ * btree_create / btree_destroy have no concurrent users.
+ */
+#ifndef TXKV_INDEX_BTREE_H
+#define TXKV_INDEX_BTREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rcu.h"
+
+struct btree;
+
+int btree_create(struct btree **tp);   /* 0 or TXKV_NOMEM */
+void btree_destroy(struct btree *t);   /* frees the nodes, not the values */
+
+/* The value stored under key, or NULL. */
+void *btree_lookup(struct btree *t, const void *key, size_t klen);
+
+/*
+ * Inserts key -> val if key is absent: 0.  If key is present: TXKV_EXISTS and
+ * *existing (if not NULL) is the value present.  TXKV_NOMEM if a node could not
+ * be allocated (the tree is unchanged).  val must not be NULL.
+ */
+int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void **existing);
+
+/*
+ * Removes key if it maps to expect (or to anything when expect is NULL): 0,
+ * else TXKV_NOTFOUND.
+ */
+int btree_remove(struct btree *t, const void *key, size_t klen, void *expect);
+
+/* Number of keys (exact when quiescent). */
+size_t btree_count(struct btree *t);
+/* Bytes used by the tree's nodes. */
+size_t btree_mem(struct btree *t);
+
+/*
+ * A position.  It keeps a private copy of its current key, so it stays usable
+ * while others insert and remove around it and across read-side sections:
+ * next/prev continue from the key it was on, whether or not that key is still
+ * in the tree.  It also keeps a hint (the leaf and its version) that makes
+ * next/prev O(1) while the leaf is unchanged; the hint is only trusted within
+ * the read-side section that set it, so call btree_iter_unpin() before
+ * leaving that section if the iterator will be used again later.
+ */
+struct btree_iter {
+    struct btree *t;
+    const void *key; /* current key: it->kbuf, valid while positioned */
+    size_t klen;
+    void *val;       /* current value */
+    int valid;       /* positioned on an entry */
+    /* private */
+    uint8_t *kbuf;
+    size_t kcap;
+    void *leaf;
+    uint64_t leaf_version;
+    int slot;
+};
+
+void btree_iter_init(struct btree *t, struct btree_iter *it);
+void btree_iter_fini(struct btree_iter *it); /* frees the key copy */
+
+/*
+ * Each returns 0 when positioned on an entry (it->key/klen/val set),
+ * TXKV_NOTFOUND when there is none (it->valid = 0), TXKV_NOMEM if the key
+ * copy cannot grow.
+ */
+int btree_seek(struct btree_iter *it, const void *key, size_t klen); /* first key >= key */
+int btree_seek_le(struct btree_iter *it, const void *key, size_t klen); /* last key <= key */
+int btree_first(struct btree_iter *it);
+int btree_last(struct btree_iter *it);
+int btree_next(struct btree_iter *it); /* first key > current key */
+int btree_prev(struct btree_iter *it); /* last key < current key */
+void btree_iter_unpin(struct btree_iter *it); /* drop the leaf hint */
+
+#endif /* TXKV_INDEX_BTREE_H */

@@ -1,0 +1,331 @@
+/*
+ * hash.c - the hash index: key bytes -> struct hash_entry, on liburcu's
+ * lock-free resizable hash table (cds_lfht: Shalev & Shavit's split-ordered
+ * list, with Michael's lock-free list deletion; see urcu/rculfhash.h).
+ *
+ * What it owns: the cds_lfht (its bucket arrays and counters) and the seed.
+ * It does not own entries or key bytes: the caller embeds struct hash_entry
+ * in its record, so a point read is bucket -> record with no node between.
+ *
+ * Invariants:
+ *  1. At most one linked entry per key (klen + bytes): every insertion goes
+ *     through cds_lfht_add_unique, whose uniqueness guarantee (rculfhash.c,
+ *     guarantee F) holds against concurrent add_unique and del.
+ *  2. An entry is linked under hv = XXH3_64(key, seed), the full 64 bits;
+ *     the table orders its list by the bit-reversed hash, so equal hashes
+ *     are adjacent and the match callback only runs on hash-equal nodes.
+ *
+ * RCU contract (see hash.h for the per-function list):
+ *  - lookup, insert, remove and iteration run inside a read-side section
+ *    the caller holds (rcu_read_enter); the table needs it to walk nodes that
+ *    concurrent removers may be unlinking, and we leave it to the caller so a
+ *    transaction can chain a lookup into a use of the record it found.
+ *  - A removed entry stays readable until a grace period has passed; the
+ *    caller frees it with rcu_defer().  Nothing here ever frees an entry.
+ *  - hash_create / hash_destroy have no concurrent users.  hash_destroy and
+ *    hash_maintain must not run inside a read-side section: they wait for
+ *    the table's resize work, and a shrink waits for a grace period, which
+ *    would wait for us.  Nor in a call_rcu callback, as liburcu asks.
+ *
+ * Resizing is liburcu's: it grows the table from add when chains get long
+ * (small tables) or when its split counters cross a power of two (large
+ * ones), in a worker thread.  liburcu 0.13 (and upstream's current source)
+ * has a race there: __cds_lfht_resize_lazy_launch() queues the resize
+ * and only then sets ht->resize_initiated = 1; if the worker runs the whole
+ * resize and clears the flag before the launching thread sets it (the
+ * launcher preempted in between: easy with more threads than cores), the
+ * flag stays set, no resize is ever queued again, and chains grow without
+ * bound.  hash-concurrent caught a 16-bucket table holding 14,000 entries.
+ * cds_lfht_resize() clears the flag, so hash_maintain() calls it, sized from
+ * the entry count; the owner calls hash_maintain() now and then.
+ *
+ * ThreadSanitizer: liburcu is not instrumented, so we state its edges with
+ * rcu.h's annotations: rcu_publish_hb(e) before linking, rcu_observe_hb(e)
+ * on every node we read fields of (inside the match callback too, since it
+ * reads candidate nodes during the walk).  Grace periods are covered by
+ * rcu_read_leave / RCU_CALLBACK_ENTER in rcu.h.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "index/hash.h"
+#include "txkv.h"
+
+struct hash_index {
+    struct cds_lfht *ht;
+    uint64_t seed;
+    unsigned long min_buckets; /* the table never shrinks below this */
+};
+
+/* What the match callback compares a candidate node against. */
+struct hash_probe {
+    const void *key;
+    size_t klen;
+};
+
+/* Initial sizes are capped here (256 MiB of buckets): the table grows by itself anyway. */
+#define HASH_MAX_INITIAL (1UL << 24)
+
+/* Each bucket is one struct cds_lfht_node in liburcu's bucket arrays. */
+#define HASH_BUCKET_BYTES sizeof(struct cds_lfht_node)
+
+#define hash_entry_of(n) caa_container_of((n), struct hash_entry, node)
+
+/* Debug builds check the RCU side of each contract (STYLE.md: assert the contract). */
+#define assert_in_rcu_section()      assert(urcu_memb_read_ongoing())
+#define assert_outside_rcu_section() assert(!urcu_memb_read_ongoing())
+
+static unsigned long round_up_pow2(size_t n)
+{
+    unsigned long v = 1;
+    while (v < n && v < HASH_MAX_INITIAL)
+        v <<= 1;
+    return v;
+}
+
+/*
+ * Called by cds_lfht on each node whose hash equals the probe's; the node
+ * may be one another thread has just linked, so observe its publication
+ * before reading its fields.
+ */
+static int hash_match(struct cds_lfht_node *node, const void *arg)
+{
+    const struct hash_entry *e = hash_entry_of(node);
+    const struct hash_probe *p = arg;
+
+    rcu_observe_hb(e);
+    return e->klen == p->klen && memcmp(e->key, p->key, p->klen) == 0;
+}
+
+/*
+ * hash_create: a new empty index, hashing with XXH3-64 seeded with seed.
+ * initial_size is a hint (rounded up to a power of two, at most 2^24) and
+ * also the floor the table shrinks back to.  No RCU section needed; the index has no other
+ * user until the caller publishes it.  Returns 0, TXKV_INVALID (hp NULL) or
+ * TXKV_NOMEM.
+ */
+int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp)
+{
+    struct hash_index *h;
+    unsigned long size;
+
+    if (!hp)
+        return TXKV_INVALID;
+    *hp = NULL;
+    h = calloc(1, sizeof *h);
+    if (!h)
+        return TXKV_NOMEM;
+    size = round_up_pow2(initial_size);
+    /* ACCOUNTING: liburcu keeps split counters of adds and removes and resizes
+     * large tables by them, both ways, instead of by one chain's length. */
+    h->ht = cds_lfht_new_flavor(size, size, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+                                TXKV_RCU_FLAVOR, NULL);
+    if (!h->ht) {
+        free(h);
+        return TXKV_NOMEM;
+    }
+    h->seed = seed;
+    h->min_buckets = size;
+    *hp = h;
+    return 0;
+}
+
+/*
+ * hash_destroy: frees the table, not the entries.  Entries still linked are
+ * unlinked first (cds_lfht_destroy refuses a non-empty table); they must
+ * therefore still be readable when this is called, and the caller frees them
+ * afterwards.  No concurrent users, no read-side section held by the caller,
+ * not from a call_rcu callback (see the file comment).  NULL is ignored.
+ */
+void hash_destroy(struct hash_index *h)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *node;
+    int rc;
+
+    if (!h)
+        return;
+    assert_outside_rcu_section();
+    /* No other user, but the table's API still wants a section for walks. */
+    rcu_read_enter();
+    for (cds_lfht_first(h->ht, &it); (node = cds_lfht_iter_get_node(&it));
+         cds_lfht_next(h->ht, &it))
+        (void)cds_lfht_del(h->ht, node); /* deleting the current node is allowed */
+    rcu_read_leave();
+    rc = cds_lfht_destroy(h->ht, NULL);
+    assert(rc == 0);
+    (void)rc;
+    free(h);
+}
+
+/* hash_key: XXH3-64 of key under this index's seed.  Pure: any thread, any context. */
+uint64_t hash_key(const struct hash_index *h, const void *key, size_t klen)
+{
+    return XXH3_64bits_withSeed(key, klen, h->seed);
+}
+
+/*
+ * hash_lookup: the entry whose key equals key[0..klen), or NULL.  Caller
+ * holds a read-side section and keeps it for as long as it uses the entry;
+ * hv is hash_key(h, key, klen) (the table itself only needs a key to come
+ * with the same hv on every call; tests use that to force collisions).
+ * Never blocks.  Sees every insertion that completed before it started
+ * (rculfhash guarantee A.1).
+ */
+struct hash_entry *hash_lookup(struct hash_index *h, const void *key, size_t klen, uint64_t hv)
+{
+    struct hash_probe p = {key, klen};
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *node;
+    struct hash_entry *e;
+
+    assert_in_rcu_section();
+    cds_lfht_lookup(h->ht, (unsigned long)hv, hash_match, &p, &it);
+    node = cds_lfht_iter_get_node(&it);
+    if (!node)
+        return NULL;
+    e = hash_entry_of(node);
+    rcu_observe_hb(e);
+    return e;
+}
+
+/*
+ * hash_insert: links e unless an entry with an equal key is linked.  Returns
+ * e if it was linked, else the entry present (e is untouched by the table
+ * and may be freed at once, no grace period needed).  Caller holds a
+ * read-side section; e->key/e->klen are set and hv = hash_key(h, e->key,
+ * e->klen).  Everything the caller wrote to e's record before the call is
+ * visible to readers that find e (cds_lfht_add_unique has a full barrier
+ * before its linking cmpxchg).  Lock-free; never blocks.
+ */
+struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint64_t hv)
+{
+    struct hash_probe p = {e->key, e->klen};
+    struct cds_lfht_node *node;
+    struct hash_entry *found;
+
+    assert_in_rcu_section();
+    assert(e->klen >= 1 && e->klen <= TXKV_MAX_KEY);
+    cds_lfht_node_init(&e->node);
+    rcu_publish_hb(e);
+    node = cds_lfht_add_unique(h->ht, (unsigned long)hv, hash_match, &p, &e->node);
+    if (node == &e->node)
+        return e;
+    found = hash_entry_of(node);
+    rcu_observe_hb(found);
+    return found;
+}
+
+/*
+ * hash_remove: unlinks e, which hash_insert linked into h earlier and which
+ * has not been freed.  Returns 0, or TXKV_NOTFOUND if e was already unlinked
+ * (exactly one of several concurrent removers of e gets 0, and only it may
+ * free e).  Caller holds a read-side section; readers that entered theirs
+ * before the removal may still see e, so free it with rcu_defer().
+ */
+int hash_remove(struct hash_index *h, struct hash_entry *e)
+{
+    assert_in_rcu_section();
+    return cds_lfht_del(h->ht, &e->node) == 0 ? 0 : TXKV_NOTFOUND;
+}
+
+/*
+ * hash_count: number of linked entries, by walking the table: O(n), so keep
+ * it off hot paths.  Exact when no writer runs; with concurrent writers, a
+ * count between the sizes at the start and the end of the walk.  Any thread,
+ * inside or outside a read-side section (it enters its own, which nests).
+ */
+size_t hash_count(struct hash_index *h)
+{
+    long before, after;
+    unsigned long count;
+
+    rcu_read_enter();
+    cds_lfht_count_nodes(h->ht, &before, &count, &after);
+    rcu_read_leave();
+    return count;
+}
+
+/*
+ * hash_first / hash_next: iteration in table (hash) order.  The caller holds
+ * one read-side section for the whole walk, from hash_first to the last
+ * hash_next.  An entry linked for the whole walk is returned exactly once;
+ * one inserted or removed during the walk may or may not be.  Removing the
+ * current entry (or any other) during the walk is allowed.  NULL at the end.
+ */
+struct hash_entry *hash_first(struct hash_index *h, struct hash_iter *it)
+{
+    struct cds_lfht_node *node;
+    struct hash_entry *e;
+
+    assert_in_rcu_section();
+    cds_lfht_first(h->ht, &it->it);
+    node = cds_lfht_iter_get_node(&it->it);
+    if (!node)
+        return NULL;
+    e = hash_entry_of(node);
+    rcu_observe_hb(e);
+    return e;
+}
+
+struct hash_entry *hash_next(struct hash_index *h, struct hash_iter *it)
+{
+    struct cds_lfht_node *node;
+    struct hash_entry *e;
+
+    assert_in_rcu_section();
+    cds_lfht_next(h->ht, &it->it);
+    node = cds_lfht_iter_get_node(&it->it);
+    if (!node)
+        return NULL;
+    e = hash_entry_of(node);
+    rcu_observe_hb(e);
+    return e;
+}
+
+/*
+ * hash_maintain: resizes the table to the largest power of two <= its entry
+ * count (at least min_buckets): between n/2 and n buckets, inside the range
+ * liburcu's own policy keeps (n/8 to n), so the two do not fight.  Its real
+ * purpose is the side effect: cds_lfht_resize() leaves resize_initiated
+ * cleared, which re-arms automatic resizing after the liburcu race described
+ * at the top of this file.  O(n) for the count, plus the resize if the size
+ * changes.  Any thread, outside any read-side section (a shrink waits for
+ * grace periods); concurrent calls and concurrent lazy resizes serialise on
+ * liburcu's resize mutex.
+ */
+void hash_maintain(struct hash_index *h)
+{
+    size_t n = hash_count(h);
+    unsigned long target = h->min_buckets;
+
+    assert_outside_rcu_section();
+    while (target <= n / 2)
+        target <<= 1;
+    rcu_thread_ensure(); /* cds_lfht_resize wants a registered thread */
+    cds_lfht_resize(h->ht, target);
+}
+
+/*
+ * hash_mem: an estimate of the bytes of the table's bucket arrays (entries
+ * are the caller's and not counted).  liburcu does not expose its bucket
+ * count, so we go by its resize policy: a large table grows to one bucket
+ * per entry once entries reach 8 per bucket (rculfhash.c, CHAIN_LEN_TARGET
+ * and CHAIN_LEN_RESIZE_THRESHOLD), so it has between n/8 and n buckets, and
+ * never fewer than min_buckets.  We report the geometric middle, n/2.83,
+ * which is within a factor of 3 of the truth.  O(n) like hash_count.  Any
+ * thread, inside or outside a read-side section.
+ */
+size_t hash_mem(struct hash_index *h)
+{
+    size_t buckets = hash_count(h) * 100 / 283;
+
+    if (buckets < h->min_buckets)
+        buckets = h->min_buckets;
+    return buckets * HASH_BUCKET_BYTES + sizeof *h;
+}

@@ -1,0 +1,78 @@
+/*
+ * hash.h - the hash index: key bytes -> entry, on liburcu's cds_lfht.
+ *
+ * The index does not own keys or entries.  A caller embeds a struct
+ * hash_entry in its own object (txkv embeds it in the record, so a point
+ * read chases bucket -> record, not bucket -> node -> record) and points
+ * entry->key at key bytes that stay valid and unchanged for as long as the
+ * entry is in the table plus one grace period.
+ *
+ * Concurrency contract (every function):
+ *  - hash_lookup, hash_insert, hash_remove and the iterator must be called
+ *    inside an RCU read-side section (rcu_read_enter()).  They never block.
+ *  - hash_create / hash_destroy: no concurrent users.
+ *  - An entry taken out by hash_remove may still be seen by readers that
+ *    entered their section before the removal; free it only after a grace
+ *    period (rcu_defer()).
+ *  - hash_insert publishes the entry with release semantics: a reader that
+ *    finds it sees the fields the inserter wrote before the call.
+ */
+#ifndef TXKV_INDEX_HASH_H
+#define TXKV_INDEX_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rcu.h"
+
+struct hash_index;
+
+struct hash_entry {
+    struct cds_lfht_node node; /* the table's link; the table owns it while linked */
+    const uint8_t *key;        /* key bytes, owned by the caller */
+    uint32_t klen;             /* 1..65535 */
+};
+
+/* Creates an empty index whose hash is XXH3 seeded with seed; 0 or TXKV_NOMEM. */
+int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp);
+/* Frees the table (not the entries).  No concurrent users, no read-side section held. */
+void hash_destroy(struct hash_index *h);
+
+/* XXH3-64 of the key with this index's seed.  Pure; any context. */
+uint64_t hash_key(const struct hash_index *h, const void *key, size_t klen);
+
+/* The entry for key, or NULL.  hv = hash_key(h, key, klen).  RCU read side. */
+struct hash_entry *hash_lookup(struct hash_index *h, const void *key, size_t klen, uint64_t hv);
+
+/*
+ * Inserts e if no entry with an equal key is present.  Returns e when it was
+ * inserted, or the entry already present (e is then not linked).  RCU read side.
+ */
+struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint64_t hv);
+
+/* Unlinks e; 0, or TXKV_NOTFOUND if it was already removed.  RCU read side. */
+int hash_remove(struct hash_index *h, struct hash_entry *e);
+
+/* Number of entries (approximate while writers run, exact when quiescent).  O(n). */
+size_t hash_count(struct hash_index *h);
+
+/* Iteration in table order; RCU read side for the whole walk. */
+struct hash_iter {
+    struct cds_lfht_iter it;
+};
+struct hash_entry *hash_first(struct hash_index *h, struct hash_iter *it);
+struct hash_entry *hash_next(struct hash_index *h, struct hash_iter *it);
+
+/* Bytes the index itself uses beyond the entries (bucket arrays), approximate.  O(n). */
+size_t hash_mem(struct hash_index *h);
+
+/*
+ * Resizes the table for its current entry count, and re-arms liburcu's
+ * automatic resizing, which a race in liburcu can switch off for good (see
+ * hash.c).  O(n): call it now and then, e.g. when the number of keys has
+ * doubled or halved since the last call.  Outside any read-side section;
+ * any thread.
+ */
+void hash_maintain(struct hash_index *h);
+
+#endif /* TXKV_INDEX_HASH_H */
