@@ -74,6 +74,161 @@ void txkv_options_init(txkv_options *o);
 /* Fills *o so that every field means "the database default" (0). */
 void txkv_txn_options_init(txkv_txn_options *o);
 
+typedef struct txkv_db txkv_db;         /* a database: keyspaces + transaction manager */
+typedef struct txkv_ks txkv_ks;         /* a keyspace; NULL means the default one */
+typedef struct txkv_txn txkv_txn;       /* a transaction; usable by one thread at a time */
+typedef struct txkv_cursor txkv_cursor; /* an ordered cursor inside a transaction */
+
+/*
+ * Opens an empty in-memory database.  o may be NULL (txkv_options_init's
+ * defaults).  Errors: TXKV_INVALID (bad isolation or cc in o), TXKV_NOMEM.
+ */
+int txkv_open(const txkv_options *o, txkv_db **dbp);
+
+/*
+ * Frees the database and everything in it.  Transactions still open are a
+ * caller bug: they are aborted and freed here, and their handles become
+ * invalid.  No other thread may use db during or after the call.
+ */
+void txkv_close(txkv_db *db);
+
+/*
+ * Finds the keyspace called name, or creates it when flags has TXKV_CREATE.
+ * flags may name the indexes: TXKV_HASH, TXKV_ORDERED, or both (the default
+ * when neither is given).  For a keyspace that exists, index flags given
+ * must match its indexes; none given matches any.  A name is 1 to 255
+ * bytes.  The default keyspace (ks == NULL everywhere) has both indexes.
+ * Errors: TXKV_NOTFOUND (absent, no TXKV_CREATE), TXKV_EXISTS (present with
+ * other index flags), TXKV_INVALID, TXKV_NOMEM.
+ */
+int txkv_keyspace(txkv_db *db, const char *name, unsigned flags, txkv_ks **ksp);
+
+/*
+ * Begins a transaction.  o may be NULL (the database defaults).  The
+ * snapshot of SNAPSHOT and SERIALIZABLE transactions is taken here.
+ * Errors: TXKV_INVALID (bad options), TXKV_NOTSUP (a scheme this build does
+ * not provide), TXKV_NOMEM.
+ */
+int txkv_begin(txkv_db *db, const txkv_txn_options *o, txkv_txn **txnp);
+
+/*
+ * Commits and frees txn, whatever it returns.  Errors: TXKV_CONFLICT,
+ * TXKV_DEADLOCK, TXKV_LOCK_TIMEOUT (retryable: nothing was written),
+ * TXKV_FULL, TXKV_NOMEM, TXKV_ABORTED (txn had already failed).
+ */
+int txkv_commit(txkv_txn *txn);
+
+/* Rolls back and frees txn.  NULL is ignored. */
+void txkv_abort(txkv_txn *txn);
+
+/*
+ * Reads key.  *val stays valid until txn ends; it is not NUL-terminated.
+ * Errors: TXKV_NOTFOUND, TXKV_INVALID (key length 0 or > TXKV_MAX_KEY, NULL
+ * arguments; txn stays usable), TXKV_ABORTED, and for pessimistic
+ * transactions the lock errors.
+ */
+int txkv_get(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen, const void **val,
+             size_t *vlen);
+
+/*
+ * Reads key and declares the intent to write it: optimistic transactions
+ * fail at commit with TXKV_CONFLICT if another transaction commits key after
+ * this read; pessimistic ones lock it exclusively now.  Errors as txkv_get,
+ * plus TXKV_READONLY.
+ */
+int txkv_get_for_update(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen,
+                        const void **val, size_t *vlen);
+
+/*
+ * Writes key = val (vlen 0 .. TXKV_MAX_VALUE).  Visible to txn's own reads at
+ * once, to others after commit.  Errors: TXKV_INVALID, TXKV_READONLY,
+ * TXKV_FULL (the transaction fails), TXKV_NOMEM, TXKV_ABORTED.
+ */
+int txkv_put(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen, const void *val,
+             size_t vlen);
+
+/* Deletes key (absent keys are not an error).  Errors as txkv_put. */
+int txkv_del(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen);
+
+/*
+ * Ordered cursors over a keyspace with a B+tree.  A cursor sees what txn's
+ * gets see, merged with txn's own pending writes, in key order.
+ * txkv_cursor_open errors: TXKV_NOTSUP (hash-only keyspace), TXKV_INVALID,
+ * TXKV_ABORTED, TXKV_NOMEM.  Close every cursor before its txn ends.
+ */
+int txkv_cursor_open(txkv_txn *txn, txkv_ks *ks, txkv_cursor **cp);
+/* Positions on the first key >= key (key NULL: the first key).  0 or TXKV_NOTFOUND. */
+int txkv_cursor_seek(txkv_cursor *c, const void *key, size_t klen);
+/* Moves to the next key; TXKV_NOTFOUND past the end (the cursor stays there). */
+int txkv_cursor_next(txkv_cursor *c);
+/* Moves to the previous key; TXKV_NOTFOUND before the start. */
+int txkv_cursor_prev(txkv_cursor *c);
+/* The current entry; pointers valid until txn ends.  TXKV_NOTFOUND if unpositioned. */
+int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val,
+                    size_t *vlen);
+void txkv_cursor_close(txkv_cursor *c);
+
+/*
+ * Runs fn in a transaction and commits it; while fn or the commit fails with
+ * a retryable code, runs it again in a new transaction, up to max_tries times
+ * (0: no limit).  fn returns 0 to commit, anything else to abort and return
+ * that value.
+ */
+int txkv_run(txkv_db *db, const txkv_txn_options *o, int (*fn)(txkv_txn *txn, void *arg),
+             void *arg, int max_tries);
+
+/* A transaction's identifier: unique among the database's live transactions,
+ * stable for its life (kv-cli and the deadlock history show it). */
+uint64_t txkv_txn_id(txkv_txn *txn);
+
+/*
+ * Deadlocks the pessimistic lock manager detected, oldest first: the last
+ * TXKV_DEADLOCK_HISTORY are kept.  Each names the transactions of the
+ * cycle (up to TXKV_DEADLOCK_MAX_TXNS), the key each was waiting for
+ * (truncated to TXKV_DEADLOCK_KEY_MAX bytes) and the victim, which failed
+ * with TXKV_DEADLOCK.  Returns how many it wrote to out (at most max).
+ */
+#define TXKV_DEADLOCK_HISTORY 16
+#define TXKV_DEADLOCK_MAX_TXNS 8
+#define TXKV_DEADLOCK_KEY_MAX 32
+struct txkv_deadlock_info {
+    uint64_t seq;                  /* 1, 2, ... in order of detection */
+    uint64_t victim;               /* txkv_txn_id of the victim */
+    unsigned ntxns;                /* length of the cycle */
+    uint64_t txns[TXKV_DEADLOCK_MAX_TXNS];
+    unsigned char keys[TXKV_DEADLOCK_MAX_TXNS][TXKV_DEADLOCK_KEY_MAX];
+    size_t klens[TXKV_DEADLOCK_MAX_TXNS]; /* full key length; bytes kept: min(klen, KEY_MAX) */
+};
+size_t txkv_deadlocks(txkv_db *db, struct txkv_deadlock_info *out, size_t max);
+
+/*
+ * The pessimistic lock table at this moment: every lock held and every
+ * request waiting, with the transaction's id.  Keys are truncated to
+ * TXKV_DEADLOCK_KEY_MAX bytes (klen is the full length).  A range lock
+ * covers [key, hi]; has_lo/has_hi 0 mean unbounded on that side.  Returns
+ * how many entries exist (it may exceed max; only max are written).
+ */
+enum { TXKV_LOCK_SHARED = 1, TXKV_LOCK_EXCLUSIVE = 2, TXKV_LOCK_RANGE = 3 };
+struct txkv_lock_info {
+    uint64_t txn;                  /* txkv_txn_id of the holder or waiter */
+    int mode;                      /* TXKV_LOCK_* */
+    int granted;                   /* 1: held, 0: waiting */
+    struct txkv_ks *ks;
+    int has_lo, has_hi;            /* TXKV_LOCK_RANGE only */
+    size_t klen, hilen;
+    unsigned char key[TXKV_DEADLOCK_KEY_MAX];
+    unsigned char hi[TXKV_DEADLOCK_KEY_MAX];
+};
+size_t txkv_locks(txkv_db *db, struct txkv_lock_info *out, size_t max);
+
+struct txkv_stats {
+    uint64_t commits, aborts_conflict, aborts_deadlock, aborts_timeout, aborts_full,
+        aborts_user, keys, versions, bytes, gc_freed, active_txns,
+        oldest_snapshot_age_us; /* how long the oldest live snapshot has pinned versions */
+};
+/* A consistent-enough picture of the database (counters are read without a lock). */
+void txkv_stats(txkv_db *db, struct txkv_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

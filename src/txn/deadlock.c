@@ -1,0 +1,139 @@
+/*
+ * deadlock.c - wait-for-graph cycle detection for the pessimistic lock
+ * manager, victim choice, and the deadlock history.
+ *
+ * Runs under db->lm_mu, before a transaction sleeps and each time it wakes
+ * still blocked.  The edges out of a waiter W are lock_blockers(W): the
+ * holders whose mode conflicts with W's request, the earlier waiters in
+ * the same FIFO queue that it must let go first, and the holders of range
+ * locks (or of exclusive locks inside a range) that stop it.  Only
+ * waiters have edges, and every edge into the graph is added by the
+ * transaction that is about to sleep, so a new cycle always passes through
+ * the transaction that checks: a depth-first search from it finds every
+ * cycle that exists, of any length (PostgreSQL's DeadLockCheck looks the
+ * same way; it also reorders queues, which we do not).
+ *
+ * Victim: the youngest transaction of the cycle (the largest begin
+ * serial), so the oldest work survives and a transaction that keeps losing
+ * grows older and eventually wins.  If the victim is the checker, it fails
+ * with TXKV_DEADLOCK at once; otherwise the victim is asleep in the cycle,
+ * gets its flag set and is woken, and fails.  Either way its locks are
+ * released right away (txn.c), so the others proceed.
+ * A holder upgrading S->X waits only for the other holders, so a single
+ * holder's upgrade never has an edge to itself: no false deadlock.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+struct dl_frame {
+    struct txkv_txn *t;
+    struct txkv_txn **out; /* copy of t's blockers */
+    size_t n, i;
+};
+
+static void dl_record(struct txkv_db *db, struct dl_frame *st, size_t depth,
+                      struct txkv_txn *victim)
+{
+    struct txkv_deadlock_info *d = &db->dl_hist[db->dl_seq % TXKV_DEADLOCK_HISTORY];
+    memset(d, 0, sizeof *d);
+    d->seq = ++db->dl_seq;
+    d->victim = victim->serial;
+    d->ntxns = (unsigned)depth;
+    for (size_t i = 0; i < depth && i < TXKV_DEADLOCK_MAX_TXNS; i++) {
+        struct record *r = lock_waited_record(st[i].t);
+        d->txns[i] = st[i].t->serial;
+        if (r) {
+            d->klens[i] = r->klen;
+            memcpy(d->keys[i], r->key, r->klen < TXKV_DEADLOCK_KEY_MAX ? r->klen
+                                                                        : TXKV_DEADLOCK_KEY_MAX);
+        }
+    }
+}
+
+/* 0: no cycle through t (or another victim was chosen); TXKV_DEADLOCK: t is
+ * the victim.  lm_mu held. */
+int dl_check(struct txkv_txn *t)
+{
+    struct txkv_db *db = t->db;
+    size_t cap = 16, depth = 0;
+    struct dl_frame *st = malloc(cap * sizeof *st);
+    int rc = 0;
+    if (!st)
+        return 0; /* cannot search now; we check again on the next wake-up */
+    uint64_t mark = ++db->dl_epoch;
+    size_t n;
+    struct txkv_txn **b = lock_blockers(t, &n);
+    st[0] = (struct dl_frame){t, malloc(n * sizeof *b + 1), n, 0};
+    if (!st[0].out)
+        goto out_nofree;
+    memcpy(st[0].out, b, n * sizeof *b);
+    depth = 1;
+    t->dl_mark = mark;
+    while (depth) {
+        struct dl_frame *f = &st[depth - 1];
+        if (f->i == f->n) {
+            free(f->out);
+            depth--;
+            continue;
+        }
+        struct txkv_txn *next = f->out[f->i++];
+        if (next == t) { /* a cycle: st[0..depth) */
+            struct txkv_txn *victim = t;
+            bool resolving = false;
+            for (size_t i = 0; i < depth; i++)
+                resolving |= st[i].t->victim;
+            if (resolving)
+                break; /* its victim is waking up and will let go */
+            for (size_t i = 0; i < depth; i++)
+                if (st[i].t->serial > victim->serial)
+                    victim = st[i].t;
+            dl_record(db, st, depth, victim);
+            if (victim == t) {
+                rc = TXKV_DEADLOCK;
+            } else {
+                victim->victim = true;
+                pthread_cond_signal(&victim->cv);
+            }
+            break;
+        }
+        if (next->dl_mark == mark || (!next->wait_req && !next->wait_range))
+            continue; /* seen, or not waiting: no edges out */
+        next->dl_mark = mark;
+        b = lock_blockers(next, &n);
+        if (depth == cap) {
+            struct dl_frame *ns = realloc(st, cap * 2 * sizeof *st);
+            if (!ns)
+                break;
+            st = ns;
+            cap *= 2;
+        }
+        struct txkv_txn **copy = malloc(n * sizeof *copy + 1);
+        if (!copy)
+            break;
+        memcpy(copy, b, n * sizeof *copy);
+        st[depth++] = (struct dl_frame){next, copy, n, 0};
+    }
+    while (depth)
+        free(st[--depth].out);
+out_nofree:
+    free(st);
+    return rc;
+}
+
+size_t txkv_deadlocks(txkv_db *db, struct txkv_deadlock_info *out, size_t max)
+{
+    if (!db || !out)
+        return 0;
+    pthread_mutex_lock(&db->lm_mu);
+    uint64_t have = db->dl_seq < TXKV_DEADLOCK_HISTORY ? db->dl_seq : TXKV_DEADLOCK_HISTORY;
+    size_t n = have < max ? (size_t)have : max;
+    /* the newest n, oldest first */
+    for (size_t i = 0; i < n; i++)
+        out[i] = db->dl_hist[(db->dl_seq - n + i) % TXKV_DEADLOCK_HISTORY];
+    pthread_mutex_unlock(&db->lm_mu);
+    return n;
+}

@@ -1,0 +1,346 @@
+/*
+ * occ.c - optimistic commit: latch, timestamp, validate, install, publish.
+ *
+ * The protocol (Silo's, with a visible-timestamp watermark instead of
+ * epochs; see src/txn/README "Commit"):
+ *  1. Reserve memory for what the commit adds (TXKV_FULL).
+ *  2. Resolve every written key to its record (creating it if absent) and
+ *     latch the records in address order.  Latch waits follow that one
+ *     order, so they never form a cycle; a record held by a pessimistic
+ *     lock is not waited for: the commit fails with TXKV_CONFLICT.
+ *  3. ts = ++next_ts (seq_cst).
+ *  4. Validate.  SNAPSHOT/SERIALIZABLE: no written key has a version newer
+ *     than the snapshot (first committer wins).  Every read-set entry (all
+ *     reads under SERIALIZABLE, get_for_update everywhere): the key's
+ *     newest version is still the one read and its record is not latched
+ *     by another committer.  Every scanned range (SERIALIZABLE): no record
+ *     in it is latched by another or has a version newer than the snapshot.
+ *     Why the latch test suffices: a committer C that latched a record we
+ *     read before our step 3 either took its timestamp before ours (then it
+ *     still holds the latch or has installed, and we see one or the other)
+ *     or takes it after ours (then C serialises after us and its write over
+ *     our read is a legal anti-dependency).
+ *  5. Install: link each new version, stamped ts, at the head of its chain
+ *     (release store), pruning old versions on the way.
+ *  6. Publish: wait until visible_ts == ts - 1, then visible_ts = ts.  A
+ *     snapshot at visible_ts therefore covers only completely installed
+ *     commits, and a transaction that begins after txkv_commit returned
+ *     sees the commit.  A failed validation publishes its timestamp too
+ *     (nothing installed) so later commits are not held up.
+ *  7. Release the latches.
+ *
+ * Pessimistic transactions commit through the same steps: their written
+ * records are already resolved and exclusively locked (lock.c), their reads
+ * are protected by locks, so steps 2-4 find nothing to wait for or reject
+ * except an optimistic commit still installing.  Their locks are released
+ * after step 7 (strict two-phase locking, txn.c).
+ */
+#include "config.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+#include "db.h"
+
+#define LATCH_SPINS 256   /* pause-loop iterations before yielding */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+bool latch_try(struct record *r, uintptr_t owner)
+{
+    uintptr_t zero = 0;
+    /* acquire: pairs with the release in latch_release */
+    return atomic_compare_exchange_strong_explicit(&r->latch, &zero, owner, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+void latch_release(struct record *r)
+{
+    atomic_store_explicit(&r->latch, 0, memory_order_release);
+}
+
+/*
+ * Waits for r's latch.  Latch holders never wait for anything but latches
+ * taken in address order (committers) or nothing at all (the GC, a record's
+ * creator while it links the record into the indexes), and the commit that
+ * published before them: so a latch wait cannot be part of a cycle and ends
+ * as soon as the holder's few microseconds of work do.  It yields the CPU
+ * because the holder may be descheduled (more threads than cores).
+ */
+static void latch_wait(struct record *r, uintptr_t owner)
+{
+    for (;;) {
+        for (int i = 0; i < LATCH_SPINS; i++) {
+            if (!atomic_load_explicit(&r->latch, memory_order_relaxed) && latch_try(r, owner))
+                return;
+            cpu_relax();
+        }
+        sched_yield();
+    }
+}
+
+static int wentry_addr_cmp(const void *a, const void *b)
+{
+    const struct wentry *x = a, *y = b;
+    return x->rec < y->rec ? -1 : x->rec > y->rec;
+}
+
+static void unlatch_write_set(struct txkv_txn *t)
+{
+    for (size_t i = 0; i < t->nws; i++) {
+        struct wentry *w = &t->ws[i];
+        if (w->latched) {
+            latch_release(w->rec);
+            w->latched = false;
+        }
+    }
+}
+
+/* Latches every record of the write set; on failure releases what it took. */
+static int latch_write_set(struct txkv_txn *t)
+{
+    uintptr_t me = (uintptr_t)t;
+    int rc;
+    for (;;) {
+        /* Resolve keys to live records, creating the missing ones (latched). */
+        for (size_t i = 0; i < t->nws; i++) {
+            struct wentry *w = &t->ws[i];
+            if (w->rec)
+                continue;
+            bool made;
+            /* Reserve for a record before we know whether we create one. */
+            if ((rc = mem_reserve(t->db, mem_record_bytes(w->klen), w->ver->tomb)))
+                goto fail;
+            rcu_read_enter();
+            rc = ks_insert(w->ks, w->key, w->klen, w->hv, me, &w->rec, &made);
+            rcu_read_leave();
+            if (!made)
+                mem_release(t->db, mem_record_bytes(w->klen));
+            if (rc)
+                goto fail;
+            /* It is in every index now.  Let go of the creator's latch and
+             * take it again below in address order with the rest, so that
+             * all latch waits follow one order. */
+            if (made)
+                latch_release(w->rec);
+            w->made = made;
+        }
+        /* Address order: two committers never wait for each other in a cycle. */
+        qsort(t->ws, t->nws, sizeof *t->ws, wentry_addr_cmp);
+        bool again = false;
+        for (size_t i = 0; i < t->nws; i++) {
+            struct wentry *w = &t->ws[i];
+            if (!w->latched) {
+                latch_wait(w->rec, me);
+                w->latched = true;
+            }
+            if (atomic_load_explicit(&w->rec->dead, memory_order_acquire)) {
+                again = true; /* the GC took it out: find or make a new one */
+                latch_release(w->rec);
+                w->latched = false;
+                w->rec = NULL;
+            }
+        }
+        if (!again) {
+            /* Never wait on a pessimistic lock: that could close a cycle. */
+            if (lock_occ_blocked(t)) {
+                rc = TXKV_CONFLICT;
+                goto fail;
+            }
+            return 0;
+        }
+        unlatch_write_set(t); /* re-latch in address order with the new records */
+    }
+fail:
+    unlatch_write_set(t);
+    return rc;
+}
+
+/* True if r is latched by a committer other than t.  The GC latches with
+ * the database as owner; it never installs a version, so it is no conflict. */
+static bool latched_by_other(struct record *r, struct txkv_txn *t)
+{
+    uintptr_t l = atomic_load_explicit(&r->latch, memory_order_acquire);
+    return l && l != (uintptr_t)t && l != (uintptr_t)t->db;
+}
+
+/* Newest version of a record is no newer than ts, and nobody else is installing. */
+static bool record_unchanged(struct record *r, struct txkv_txn *t, uint64_t ts)
+{
+    if (latched_by_other(r, t))
+        return false;
+    struct version *v = atomic_load_explicit(&r->head, memory_order_acquire);
+    return !v || v->ts <= ts;
+}
+
+static bool validate_read(struct txkv_txn *t, struct rentry *e)
+{
+    struct record *r = e->rec;
+    bool ok = true;
+    rcu_read_enter();
+    /* A dead record's last version was an old tombstone we read as absent;
+     * look for a newer record of the key, as for a key that had none. */
+    if (!r || atomic_load_explicit(&r->dead, memory_order_acquire)) {
+        const void *key = r ? r->key : e->key;
+        r = ks_lookup(e->ks, key, e->klen, e->hv);
+        if (r && atomic_load_explicit(&r->dead, memory_order_acquire))
+            r = NULL;
+    }
+    if (r)
+        ok = record_unchanged(r, t, e->read_ts);
+    rcu_read_leave();
+    return ok;
+}
+
+static bool validate_range(struct txkv_txn *t, struct rangeentry *e)
+{
+    struct btree_iter it;
+    bool ok = true;
+    int rc;
+    btree_iter_init(e->ks->tree, &it);
+    rcu_read_enter();
+    rc = e->lo ? btree_seek(&it, e->lo, e->lolen) : btree_first(&it);
+    for (; rc == 0; rc = btree_next(&it)) {
+        if (e->hi && key_cmp(it.key, it.klen, e->hi, e->hilen) > 0)
+            break;
+        if (!record_unchanged(it.val, t, e->read_ts)) {
+            ok = false;
+            break;
+        }
+    }
+    rcu_read_leave();
+    btree_iter_fini(&it);
+    /* TXKV_NOMEM from the iterator: we could not check, so do not commit. */
+    return ok && rc != TXKV_NOMEM;
+}
+
+/*
+ * Tests only (not in the public API): makes every optimistic commit skip
+ * step 4, so the history checker can show that it catches the anomalies a
+ * commit without validation lets through.  Set before any transaction runs.
+ */
+void occ_break_validation(struct txkv_db *db, bool broken)
+{
+    db->broken_skip_validation = broken;
+}
+
+static int validate(struct txkv_txn *t)
+{
+    if (t->db->broken_skip_validation)
+        return 0;
+    if (t->isolation != TXKV_READ_COMMITTED)
+        for (size_t i = 0; i < t->nws; i++) {
+            struct version *v = atomic_load_explicit(&t->ws[i].rec->head, memory_order_relaxed);
+            if (v && v->ts > t->begin_ts)
+                return TXKV_CONFLICT; /* first committer wins */
+        }
+    for (size_t i = 0; i < t->nrs; i++)
+        if (!validate_read(t, &t->rs[i]))
+            return TXKV_CONFLICT;
+    for (size_t i = 0; i < t->nranges; i++)
+        if (!validate_range(t, &t->ranges[i]))
+            return TXKV_CONFLICT;
+    return 0;
+}
+
+static void install(struct txkv_txn *t, uint64_t ts)
+{
+    struct txkv_db *db = t->db;
+    /* acquire: pairs with gc_horizon's CAS, which came after its acquire
+     * loads of the pins; so a reader's use of a version happens before our
+     * cut of it (reader: use, then release its pin; GC: see the pin gone). */
+    uint64_t h = atomic_load_explicit(&db->horizon, memory_order_acquire);
+    int64_t dkeys = 0, dversions = 0;
+    for (size_t i = 0; i < t->nws; i++) {
+        struct wentry *w = &t->ws[i];
+        struct record *r = w->rec;
+        struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
+        struct version *v = w->ver;
+        v->ts = ts;
+        atomic_store_explicit(&v->next, old, memory_order_relaxed);
+        rcu_publish_hb(v);
+        /* release: pairs with the acquire in version_visible */
+        atomic_store_explicit(&r->head, v, memory_order_release);
+        w->ver = NULL; /* owned by the chain now */
+        dversions++;
+        version_prune(r, h);
+        dkeys += (old && !old->tomb) ? (v->tomb ? -1 : 0) : (v->tomb ? 0 : 1);
+        if (v->tomb)
+            gc_queue_tombstone(db, r);
+    }
+    atomic_fetch_add_explicit(&db->nkeys, dkeys, memory_order_relaxed);
+    atomic_fetch_add_explicit(&db->nversions, dversions, memory_order_relaxed);
+}
+
+/* Makes ts visible once every earlier timestamp is (step 6). */
+static void publish(struct txkv_db *db, uint64_t ts)
+{
+    int spins = 0;
+    /* acquire: everything installed under ts-1 happens before our store */
+    while (atomic_load_explicit(&db->visible_ts, memory_order_acquire) != ts - 1) {
+        if (++spins < 128)
+            cpu_relax();
+        else
+            sched_yield(); /* the predecessor may be descheduled */
+    }
+    /* release: pairs with the acquire load of visible_ts at begin/read */
+    atomic_store_explicit(&db->visible_ts, ts, memory_order_release);
+}
+
+/* Records this commit created and will not fill: let the GC take them out. */
+static void drop_made(struct txkv_txn *t)
+{
+    for (size_t i = 0; i < t->nws; i++)
+        if (t->ws[i].made && t->ws[i].rec &&
+            !atomic_load_explicit(&t->ws[i].rec->head, memory_order_relaxed))
+            gc_queue_tombstone(t->db, t->ws[i].rec);
+}
+
+int occ_commit(struct txkv_txn *t)
+{
+    struct txkv_db *db = t->db;
+    int rc;
+
+    if (!t->nws)
+        return 0; /* read-only: its snapshot is a serial prefix, nothing to check */
+
+    /* 1. memory for the versions (records are reserved as they are made) */
+    size_t vbytes = 0;
+    bool all_tomb = true;
+    for (size_t i = 0; i < t->nws; i++) {
+        vbytes += mem_version_bytes(t->ws[i].ver->vlen);
+        all_tomb &= t->ws[i].ver->tomb;
+    }
+    if ((rc = mem_reserve(db, vbytes, all_tomb)))
+        return rc;
+
+    /* 2. */
+    if ((rc = latch_write_set(t))) {
+        drop_made(t);
+        mem_release(db, vbytes);
+        return rc;
+    }
+    /* 3. seq_cst: ordered before our loads of other records' latches in 4 */
+    uint64_t ts = atomic_fetch_add(&db->next_ts, 1) + 1;
+    /* 4. */
+    rc = validate(t);
+    /* 5. */
+    if (rc == 0)
+        install(t, ts);
+    /* 6. */
+    publish(db, ts);
+    /* 7. */
+    if (rc) {
+        drop_made(t);
+        mem_release(db, vbytes);
+    }
+    unlatch_write_set(t);
+    if ((atomic_fetch_add_explicit(&t->n_since_horizon, 1, memory_order_relaxed) & 255) == 0)
+        gc_horizon(db);
+    return rc;
+}
