@@ -135,29 +135,44 @@ static int cursor_read(struct txkv_cursor *c, const uint8_t *ref, size_t rl, int
         rc = dir > 0 ? btree_first(&c->it) : btree_last(&c->it);
     else
         rc = dir > 0 ? btree_seek(&c->it, ref, rl) : btree_seek_le(&c->it, ref, rl);
-    /* Visit up to a batch of visible entries; count skipped ones toward the
-     * range too, but bound the work per section. */
-    for (int visited = 0; rc == 0 && c->nbuf < CURSOR_BATCH && visited < 4 * CURSOR_BATCH;
-         visited++) {
-        struct record *r = c->it.val;
-        if (stopend && stop && beyond(r->key, r->klen, stop, stoplen, dir, false)) {
+    /* Three passes over a batch, so that the cache misses of different keys
+     * overlap instead of queueing one after another: 1. walk the tree (its
+     * nodes hold the keys) collecting records, prefetching each; 2. load
+     * each record's head, prefetching the version; 3. pick the visible
+     * versions.  Every key looked at counts toward the observed range. */
+    struct record *cand[CURSOR_BATCH];
+    size_t clen[CURSOR_BATCH];
+    int n = 0;
+    for (; rc == 0 && n < CURSOR_BATCH;
+         rc = dir > 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
+        if (stopend && stop && beyond(c->it.key, c->it.klen, stop, stoplen, dir, false)) {
             passed_stop = true; /* past the range we locked */
             break;
         }
-        if (!ref || beyond(r->key, r->klen, ref, rl, dir, incl)) {
-            if (wait)
-                lock_wait_unlatched(c->txn, r);
-            struct version *v = version_visible(r, rts);
-            last = r->key;
-            lastlen = r->klen;
-            if (v && !v->tomb) {
-                c->buf[c->nbuf].key = r->key;
-                c->buf[c->nbuf].klen = r->klen;
-                c->buf[c->nbuf].v = v;
-                c->nbuf++;
-            }
+        if (!ref || beyond(c->it.key, c->it.klen, ref, rl, dir, incl)) {
+            cand[n] = c->it.val;
+            clen[n] = c->it.klen;
+            __builtin_prefetch(cand[n]);
+            n++;
         }
-        rc = dir > 0 ? btree_next(&c->it) : btree_prev(&c->it);
+    }
+    for (int i = 0; i < n; i++)
+        __builtin_prefetch(atomic_load_explicit(&cand[i]->head, memory_order_relaxed));
+    for (int i = 0; i < n; i++) {
+        struct record *r = cand[i];
+        if (wait)
+            lock_wait_unlatched(c->txn, r);
+        struct version *v = version_visible(r, rts);
+        if (v && !v->tomb) {
+            c->buf[c->nbuf].key = r->key;
+            c->buf[c->nbuf].klen = clen[i];
+            c->buf[c->nbuf].v = v;
+            c->nbuf++;
+        }
+    }
+    if (n) {
+        last = cand[n - 1]->key;
+        lastlen = clen[n - 1];
     }
     btree_iter_unpin(&c->it);
     rcu_read_leave();

@@ -373,8 +373,8 @@ int main(void)
     scale /= 8; /* TSan runs some 10x slower; keep make check short */
 #endif
     struct round rounds[] = {
-        {"wide", 20000, 3, (unsigned long)(100000 * scale)},
-        {"narrow", 48, 16, (unsigned long)(60000 * scale)},
+        {"wide", 20000, 3, (unsigned long)(150000 * scale)},
+        {"narrow", 48, 16, (unsigned long)(100000 * scale)},
     };
     for (unsigned o = 0; o < NOWNERS; o++) {
         keybytes[o] = calloc(1u << 15, KEYMAX);
