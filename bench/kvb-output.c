@@ -1,0 +1,405 @@
+/*
+ * kvb-output.c - kv-bench's results: the table on stdout, the CSV and JSON
+ * files, and the gnuplot charts.
+ *
+ * The table and the CSV are written row by row as rows finish, so a long
+ * sweep cut short keeps what it measured; JSON and charts need every row
+ * and are written at the end.  Rows that did not run (unsupported: a scheme
+ * this txkv build lacks, a scan on a hash-only keyspace) appear in the table
+ * and the JSON with their reason, never in the CSV, whose every line is a
+ * measurement.  Charts are gnuplot scripts run with posix_spawnp; a missing
+ * gnuplot is reported on stderr and is not an error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kvb.h"
+
+extern char **environ;
+
+static FILE *csv_file;
+static int table_group = -1; /* the (workload, threads, theta) of the last table row */
+
+static const char csv_header[] = "engine,workload,isolation,cc,threads,keys,value_size,theta,txns,"
+                                 "txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,"
+                                 "bytes_per_key";
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        errno = ENOTDIR;
+    }
+    return -1;
+}
+
+int bench_out_open(const struct bench_config *cfg)
+{
+    if (cfg->csv_path) {
+        if (!(csv_file = fopen(cfg->csv_path, "w"))) {
+            fprintf(stderr, "kv-bench: --csv %s: %s\n", cfg->csv_path, strerror(errno));
+            return -1;
+        }
+        fprintf(csv_file, "%s\n", csv_header);
+        fflush(csv_file);
+    }
+    if (cfg->json_path) { /* fail now, not after an hour of measuring */
+        FILE *f = fopen(cfg->json_path, "w");
+        if (!f) {
+            fprintf(stderr, "kv-bench: --json %s: %s\n", cfg->json_path, strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    if (cfg->plot_dir && make_dir(cfg->plot_dir) != 0) {
+        fprintf(stderr, "kv-bench: --plot %s: %s\n", cfg->plot_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void bench_out_header(const struct bench_config *cfg, unsigned nrows)
+{
+    printf("# kv-bench %s: %u rows; keys=%" PRIu64 " key_size=%u value_size=%u ", PACKAGE_VERSION,
+           nrows, cfg->keys, cfg->key_size, cfg->value_size);
+    if (cfg->txns)
+        printf("txns=%" PRIu64, cfg->txns);
+    else
+        printf("duration=%gs", cfg->duration);
+    printf(" warmup=%gs seed=%" PRIu64 " ops_per_txn=%u scan_length=%u\n", cfg->warmup, cfg->seed,
+           cfg->ops_per_txn, cfg->scan_length);
+    printf("%-10s %-8s %-3s %-4s %3s %5s %12s %12s %7s %9s %9s %9s %7s  %s\n", "engine", "workload",
+           "iso", "cc", "thr", "theta", "txn/s", "ops/s", "abort%", "p50us", "p99us", "p99.9us",
+           "B/key", "notes");
+    fflush(stdout);
+}
+
+static int row_group(const struct bench_row *r)
+{
+    return (int)(r->workload * 1000003u + r->threads * 1009u + (unsigned)(r->theta * 1000));
+}
+
+void bench_out_row(const struct bench_config *cfg, const struct bench_row *r)
+{
+    if (table_group != -1 && table_group != row_group(r))
+        putchar('\n');
+    table_group = row_group(r);
+    printf("%-10s %-8s %-3s %-4s %3u %5g ", bench_engine_label(r), bench_workload_name(r->workload),
+           bench_iso_name(r->isolation), bench_cc_name(r->cc), r->threads, r->theta);
+    if (r->status == ROW_OK)
+        printf("%12.0f %12.0f %7.3f %9.2f %9.2f %9.2f %7.1f  %s\n", r->txn_per_sec, r->ops_per_sec,
+               100 * r->abort_rate, r->p50_us, r->p99_us, r->p999_us, r->bytes_per_key, r->note);
+    else
+        printf("%12s %12s %7s %9s %9s %9s %7s  %s: %s\n", "-", "-", "-", "-", "-", "-", "-",
+               r->status == ROW_UNSUPPORTED ? "unsupported" : "FAILED", r->note);
+    fflush(stdout);
+
+    if (csv_file && r->status == ROW_OK) {
+        fprintf(csv_file,
+                "%s,%s,%s,%s,%u,%" PRIu64 ",%u,%g,%" PRIu64 ",%.1f,%.1f,%.6f,%.3f,%.3f,%.3f,%.1f\n",
+                bench_engine_label(r), bench_workload_name(r->workload),
+                bench_iso_name(r->isolation), bench_cc_name(r->cc), r->threads, cfg->keys,
+                cfg->value_size, r->theta, r->txns, r->txn_per_sec, r->ops_per_sec, r->abort_rate,
+                r->p50_us, r->p99_us, r->p999_us, r->bytes_per_key);
+        fflush(csv_file);
+    }
+}
+
+/* ---- JSON ------------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, const char *name, double v, int ok)
+{
+    if (ok)
+        fprintf(f, ", \"%s\": %.6g", name, v);
+    else
+        fprintf(f, ", \"%s\": null", name);
+}
+
+static int write_json(const struct bench_config *cfg, const struct bench_row *rows, unsigned n)
+{
+    FILE *f = fopen(cfg->json_path, "w");
+    if (!f) {
+        fprintf(stderr, "kv-bench: --json %s: %s\n", cfg->json_path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "{\n  \"program\": \"kv-bench\", \"version\": \"%s\", \"lmdb_version\": ",
+            PACKAGE_VERSION);
+    json_str(f, mdb_version(NULL, NULL, NULL));
+    fprintf(f,
+            ",\n  \"config\": {\"keys\": %" PRIu64 ", \"key_size\": %u, \"value_size\": %u, "
+            "\"duration\": %g, \"txns\": %" PRIu64 ", \"warmup\": %g, \"seed\": %" PRIu64
+            ", \"ops_per_txn\": %u, \"scan_length\": %u, \"zipfian\": \"Gray et al. 1994 "
+            "(YCSB), ranks unscrambled, items spread over the key order by a 64-bit bijection\"},\n"
+            "  \"rows\": [",
+            cfg->keys, cfg->key_size, cfg->value_size, cfg->txns ? 0 : cfg->duration, cfg->txns,
+            cfg->warmup, cfg->seed, cfg->ops_per_txn, cfg->scan_length);
+    for (unsigned i = 0; i < n; i++) {
+        const struct bench_row *r = &rows[i];
+        int ok = r->status == ROW_OK;
+        fprintf(f, "%s\n    {\"engine\": ", i ? "," : "");
+        json_str(f, bench_engine_label(r));
+        fprintf(f,
+                ", \"index\": \"%s\", \"workload\": \"%s\", \"isolation\": \"%s\", "
+                "\"cc\": \"%s\", \"threads\": %u, \"keys\": %" PRIu64 ", \"value_size\": %u, "
+                "\"theta\": %g, \"status\": \"%s\"",
+                bench_index_name(r->index), bench_workload_name(r->workload),
+                bench_iso_name(r->isolation), bench_cc_name(r->cc), r->threads, cfg->keys,
+                cfg->value_size, r->theta,
+                ok                             ? "ok"
+                : r->status == ROW_UNSUPPORTED ? "unsupported"
+                                               : "failed");
+        json_num(f, "txns", (double)r->txns, ok);
+        json_num(f, "aborts", (double)r->aborts, ok);
+        json_num(f, "ops", (double)r->ops, ok);
+        json_num(f, "seconds", r->seconds, ok);
+        json_num(f, "txn_per_sec", r->txn_per_sec, ok);
+        json_num(f, "ops_per_sec", r->ops_per_sec, ok);
+        json_num(f, "abort_rate", r->abort_rate, ok);
+        json_num(f, "p50_us", r->p50_us, ok);
+        json_num(f, "p99_us", r->p99_us, ok);
+        json_num(f, "p999_us", r->p999_us, ok);
+        json_num(f, "bytes_per_key", r->bytes_per_key, ok);
+        json_num(f, "notfound", (double)r->notfound, ok);
+        json_num(f, "audits", (double)r->audits, ok && r->workload == W_BANK);
+        json_num(f, "audit_skews", (double)r->audit_skews, ok && r->workload == W_BANK);
+        json_num(f, "load_seconds", r->load_seconds, r->load_seconds > 0);
+        fprintf(f, ", \"checksum\": \"%016" PRIx64 "\", \"note\": ", r->checksum);
+        json_str(f, r->note);
+        fputc('}', f);
+    }
+    fprintf(f, "\n  ]\n}\n");
+    if (fclose(f) != 0) {
+        fprintf(stderr, "kv-bench: --json %s: %s\n", cfg->json_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- charts -------------------------------------------------------------------------- */
+
+/* The program to run: $KV_BENCH_GNUPLOT, else gnuplot; NULL when it is not there. */
+static const char *find_gnuplot(char *buf, size_t len)
+{
+    const char *prog = getenv("KV_BENCH_GNUPLOT"), *path = getenv("PATH");
+    if (!prog || !*prog)
+        prog = "gnuplot";
+    if (strchr(prog, '/'))
+        return access(prog, X_OK) == 0 ? prog : NULL;
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t dl = colon ? (size_t)(colon - path) : strlen(path);
+        if (dl && snprintf(buf, len, "%.*s/%s", (int)dl, path, prog) < (int)len &&
+            access(buf, X_OK) == 0)
+            return buf;
+        path = colon ? colon + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* A gnuplot single-quoted string ('' stands for one quote). */
+static void gp_str(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputc('\'', f);
+        if (*s != '\n')
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+static void series_label(const struct bench_row *r, char *buf, size_t len)
+{
+    if (r->engine == ENG_LMDB)
+        snprintf(buf, len, "lmdb");
+    else
+        snprintf(buf, len, "%s %s/%s", bench_engine_label(r), bench_iso_name(r->isolation),
+                 bench_cc_name(r->cc));
+}
+
+static int same_series(const struct bench_row *a, const struct bench_row *b)
+{
+    return a->engine == b->engine && a->index == b->index && a->isolation == b->isolation &&
+           a->cc == b->cc;
+}
+
+/*
+ * One chart: rows of `workload` that match `fixed` (threads for the abort
+ * chart, theta for the throughput chart), one line per engine/level/scheme,
+ * x = threads or theta.  Written only when x takes two values or more.
+ */
+static int chart(FILE *f, const struct bench_config *cfg, const struct bench_row *rows, unsigned n,
+                 int workload, int by_threads, double fixed, int *chartno)
+{
+    char name[600], label[96];
+    double xs[2] = {0, 0};
+    int nx = 0, nseries = 0;
+    unsigned i, j;
+
+#define IN_CHART(r)                                                                                \
+    ((r)->status == ROW_OK && (r)->workload == workload &&                                         \
+     (by_threads ? (r)->theta == fixed : (double)(r)->threads == fixed))
+#define X_OF(r) (by_threads ? (double)(r)->threads : (r)->theta)
+
+    for (i = 0; i < n && nx < 2; i++)
+        if (IN_CHART(&rows[i]) && (nx == 0 || X_OF(&rows[i]) != xs[0]))
+            xs[nx++] = X_OF(&rows[i]);
+    if (nx < 2)
+        return 0;
+    ++*chartno;
+    if (by_threads)
+        snprintf(name, sizeof name, "%s/throughput-%s-theta%g.png", cfg->plot_dir,
+                 bench_workload_name(workload), fixed);
+    else
+        snprintf(name, sizeof name, "%s/aborts-%s-t%g.png", cfg->plot_dir,
+                 bench_workload_name(workload), fixed);
+    fprintf(f, "\nset output ");
+    gp_str(f, name);
+    if (by_threads) {
+        fprintf(f,
+                "\nset title '%s: committed transactions/s vs threads (theta=%g)'\n"
+                "set xlabel 'threads'\nset ylabel 'transactions/s'\nset xtics (",
+                bench_workload_name(workload), fixed);
+        for (i = 0; i < (unsigned)cfg->nthreads; i++)
+            fprintf(f, "%s%u", i ? ", " : "", cfg->threads[i]);
+        fprintf(f, ")\n");
+    } else
+        fprintf(f,
+                "\nset title '%s: abort rate vs zipfian theta (%g threads)'\n"
+                "set xlabel 'theta'\nset ylabel 'aborts / (commits + aborts), %%'\n"
+                "set xtics autofreq\n",
+                bench_workload_name(workload), fixed);
+    /* one datablock per series, in the order series first appear */
+    for (i = 0; i < n; i++) {
+        if (!IN_CHART(&rows[i]))
+            continue;
+        for (j = 0; j < i && !(IN_CHART(&rows[j]) && same_series(&rows[j], &rows[i])); j++)
+            ;
+        if (j < i)
+            continue;
+        fprintf(f, "$c%ds%d << EOD\n", *chartno, nseries++);
+        for (j = i; j < n; j++)
+            if (IN_CHART(&rows[j]) && same_series(&rows[j], &rows[i]))
+                fprintf(f, "%g %.6g\n", X_OF(&rows[j]),
+                        by_threads ? rows[j].txn_per_sec : 100 * rows[j].abort_rate);
+        fprintf(f, "EOD\n");
+    }
+    /* all zero (no aborts at all): give the y axis a height of its own */
+    for (i = 0, j = 0; i < n; i++)
+        j |= IN_CHART(&rows[i]) && (by_threads ? rows[i].txn_per_sec : rows[i].abort_rate) > 0;
+    fprintf(f, "set yrange [0:%s]\nplot ", j ? "*" : "1");
+    nseries = 0;
+    for (i = 0; i < n; i++) {
+        if (!IN_CHART(&rows[i]))
+            continue;
+        for (j = 0; j < i && !(IN_CHART(&rows[j]) && same_series(&rows[j], &rows[i])); j++)
+            ;
+        if (j < i)
+            continue;
+        series_label(&rows[i], label, sizeof label);
+        fprintf(f, "%s$c%ds%d using 1:2 with linespoints title ", nseries ? ", " : "", *chartno,
+                nseries);
+        gp_str(f, label);
+        nseries++;
+    }
+    fprintf(f, "\n");
+#undef IN_CHART
+#undef X_OF
+    return 1;
+}
+
+static int write_plots(const struct bench_config *cfg, const struct bench_row *rows, unsigned n)
+{
+    char gpbuf[4096], script[600];
+    const char *gp = find_gnuplot(gpbuf, sizeof gpbuf);
+    int charts = 0, status;
+    pid_t pid;
+    FILE *f;
+
+    if (!gp) {
+        fprintf(stderr,
+                "kv-bench: --plot: gnuplot is not on PATH (or $KV_BENCH_GNUPLOT); "
+                "no charts written to %s\n",
+                cfg->plot_dir);
+        return 0;
+    }
+    snprintf(script, sizeof script, "%s/kv-bench.gp", cfg->plot_dir);
+    if (!(f = fopen(script, "w"))) {
+        fprintf(stderr, "kv-bench: --plot %s: %s\n", script, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "# kv-bench charts; run: gnuplot kv-bench.gp\n"
+               "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+               "    set terminal pngcairo size 1000,600 noenhanced\n"
+               "} else {\n    set terminal png size 1000,600 noenhanced\n}\n"
+               "set key outside right\nset grid\n");
+    for (int k = 0; k < cfg->nworkloads; k++) {
+        for (int t = 0; t < cfg->nthetas; t++)
+            chart(f, cfg, rows, n, cfg->workloads[k], 1, cfg->thetas[t], &charts);
+        for (int t = 0; t < cfg->nthreads; t++)
+            chart(f, cfg, rows, n, cfg->workloads[k], 0, cfg->threads[t], &charts);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "kv-bench: --plot %s: %s\n", script, strerror(errno));
+        return -1;
+    }
+    if (!charts) {
+        fprintf(stderr, "kv-bench: --plot: nothing to chart (each chart needs two or more "
+                        "--threads or --theta values)\n");
+        return 0;
+    }
+    char *argv[] = {(char *)gp, script, NULL};
+    if ((errno = posix_spawnp(&pid, gp, NULL, NULL, argv, environ)) != 0) {
+        fprintf(stderr, "kv-bench: --plot: cannot run %s: %s\n", gp, strerror(errno));
+        return -1;
+    }
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "kv-bench: --plot: %s %s failed\n", gp, script);
+        return -1;
+    }
+    fprintf(stderr, "kv-bench: wrote %d chart%s to %s\n", charts, charts == 1 ? "" : "s",
+            cfg->plot_dir);
+    return 0;
+}
+
+int bench_out_finish(const struct bench_config *cfg, const struct bench_row *rows, unsigned n)
+{
+    int rc = 0;
+    if (csv_file && fclose(csv_file) != 0) {
+        fprintf(stderr, "kv-bench: --csv %s: %s\n", cfg->csv_path, strerror(errno));
+        rc = -1;
+    }
+    csv_file = NULL;
+    if (cfg->json_path && write_json(cfg, rows, n) != 0)
+        rc = -1;
+    if (cfg->plot_dir && write_plots(cfg, rows, n) != 0)
+        rc = -1;
+    return rc;
+}
