@@ -160,9 +160,16 @@ static int cursor_read(struct txkv_cursor *c, const uint8_t *ref, size_t rl, int
         __builtin_prefetch(atomic_load_explicit(&cand[i]->head, memory_order_relaxed));
     for (int i = 0; i < n; i++) {
         struct record *r = cand[i];
-        if (wait)
+        uint64_t ts = rts;
+        if (wait) {
+            /* Under our range lock: an optimistic commit that got past its
+             * lock check before we registered may still be installing here.
+             * Wait for it, then read at a timestamp that includes it (it
+             * publishes before it unlatches). */
             lock_wait_unlatched(c->txn, r);
-        struct version *v = version_visible(r, rts);
+            ts = atomic_load_explicit(&c->txn->db->visible_ts, memory_order_acquire);
+        }
+        struct version *v = version_visible(r, ts);
         if (v && !v->tomb) {
             c->buf[c->nbuf].key = r->key;
             c->buf[c->nbuf].klen = clen[i];
