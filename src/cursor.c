@@ -171,6 +171,9 @@ static int cursor_read(struct txkv_cursor *c, const uint8_t *ref, size_t rl, int
         }
         struct version *v = version_visible(r, ts);
         if (v && !v->tomb) {
+            /* the caller reads the value next: start its other lines too */
+            for (size_t off = 64; off < sizeof *v + v->vlen && off < 512; off += 64)
+                __builtin_prefetch((const char *)v + off);
             c->buf[c->nbuf].key = r->key;
             c->buf[c->nbuf].klen = clen[i];
             c->buf[c->nbuf].v = v;
