@@ -9,10 +9,10 @@ check anomalies 1
 
 # Pessimistic locking: a lock wait is reported blocked and finishes when the
 # holder ends; a deadlock fails its youngest transaction.
-check blocking 1 --wait 300
-check deadlock 1 --wait 300
+check blocking 1 --wait 1000
+check deadlock 1 --wait 1000
 # LOCKS shows the holder and the waiter of a key, S, X and RANGE locks.
-check locks 0 --wait 300
+check locks 0 --wait 1000
 
 # --lock-timeout: a wait that lasts too long fails its transaction.
 run_cli --wait 3000 --cc pessimistic --lock-timeout 100 \

@@ -8,7 +8,7 @@ check sessions 0
 # A command that takes longer than --wait is reported blocked and the shell
 # goes on; later commands of that session queue behind it; results print
 # when they are ready (here: at the end of input, which waits for them).
-run_cli --wait 200 -c '@T2 .sleep 1' -c '@T2 GET a' -c 'PUT a 2' -c '.sessions'
+run_cli --wait 1000 -c '@T2 .sleep 3' -c '@T2 GET a' -c 'PUT a 2' -c '.sessions'
 [ "$st" -eq 0 ] && [ "$out" = '[T2] blocked
 [T2] queued behind its blocked command
 OK
