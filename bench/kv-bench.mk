@@ -15,8 +15,9 @@ EXTRA_DIST += tests/kv-bench-smoke.sh
 tests/kv-bench-smoke.log: bench/kv-bench$(EXEEXT)
 
 # `make bench-results` (from a build directory): the full run of
-# bench/RESULTS.md, about 15 minutes; rewrites $(srcdir)/bench/RESULTS.md
-# with the machine, the command, the target comparison and every row.
+# bench/RESULTS.md, 154 rows (about 35 minutes on two busy cores); rewrites
+# $(srcdir)/bench/RESULTS.md with the machine, the command, the target
+# comparison and every row.
 BENCH_RESULTS_ARGS = --workload all --engine txkv,lmdb --isolation rc,si,ser --cc occ,2pl \
 	--threads 2 --theta 0,0.99 --keys 1m --key-size 16 --value-size 100 --duration 3 \
 	--warmup 1 --seed 1
