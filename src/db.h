@@ -139,8 +139,6 @@ struct arena_chunk {
     uint8_t data[];
 };
 
-struct cursor_list;
-
 /*
  * A transaction object.  The objects are owned by the database, kept on
  * db->txns for its whole life and reused, so the GC can read every
@@ -223,8 +221,6 @@ struct txkv_db {
     bool gc_running, gc_stop;
     struct record *tomb_queue;      /* records whose head is a tombstone */
     struct record *retired;         /* unlinked records waiting for old txns */
-    uint64_t gc_kick;               /* commits since the GC last ran */
-    _Atomic uint64_t stale_versions;/* versions left behind by pinned snapshots */
 
     /* Pessimistic locking (lock.c, deadlock.c): one mutex for the lock
      * queues, the range locks, the waiter list and the deadlock history. */
@@ -266,7 +262,6 @@ size_t version_prune(struct record *r, uint64_t horizon);
 
 /* --- txn/txn.c ---------------------------------------------------------- */
 uint64_t txn_read_ts(struct txkv_txn *t);
-int txn_check(struct txkv_txn *t);
 void *arena_alloc(struct txkv_txn *t, size_t n);
 int txn_fail(struct txkv_txn *t, int rc);
 void txn_destroy(struct txkv_txn *t);
@@ -289,7 +284,6 @@ void gc_stop(struct txkv_db *db);
 uint64_t gc_horizon(struct txkv_db *db);
 void gc_queue_tombstone(struct txkv_db *db, struct record *r);
 void gc_retire(struct txkv_db *db, struct record *r);
-void gc_kick(struct txkv_db *db);
 void gc_close(struct txkv_db *db);
 
 /* --- txn/lock.c, txn/deadlock.c ---------------------------------------- */

@@ -258,34 +258,29 @@ size_t hash_count(struct hash_index *h)
  * one inserted or removed during the walk may or may not be.  Removing the
  * current entry (or any other) during the walk is allowed.  NULL at the end.
  */
-struct hash_entry *hash_first(struct hash_index *h, struct hash_iter *it)
+/* The entry the iterator is on, or NULL at the end. */
+static struct hash_entry *iter_entry(struct hash_iter *it)
 {
-    struct cds_lfht_node *node;
-    struct hash_entry *e;
-
-    assert_in_rcu_section();
-    cds_lfht_first(h->ht, &it->it);
-    node = cds_lfht_iter_get_node(&it->it);
+    struct cds_lfht_node *node = cds_lfht_iter_get_node(&it->it);
     if (!node)
         return NULL;
-    e = hash_entry_of(node);
+    struct hash_entry *e = hash_entry_of(node);
     rcu_observe_hb(e);
     return e;
 }
 
+struct hash_entry *hash_first(struct hash_index *h, struct hash_iter *it)
+{
+    assert_in_rcu_section();
+    cds_lfht_first(h->ht, &it->it);
+    return iter_entry(it);
+}
+
 struct hash_entry *hash_next(struct hash_index *h, struct hash_iter *it)
 {
-    struct cds_lfht_node *node;
-    struct hash_entry *e;
-
     assert_in_rcu_section();
     cds_lfht_next(h->ht, &it->it);
-    node = cds_lfht_iter_get_node(&it->it);
-    if (!node)
-        return NULL;
-    e = hash_entry_of(node);
-    rcu_observe_hb(e);
-    return e;
+    return iter_entry(it);
 }
 
 /*

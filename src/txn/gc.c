@@ -301,11 +301,6 @@ int gc_start(struct txkv_db *db)
     return 0;
 }
 
-void gc_kick(struct txkv_db *db)
-{
-    pthread_cond_signal(&db->gc_cv);
-}
-
 void gc_stop(struct txkv_db *db)
 {
     if (!db->gc_running)

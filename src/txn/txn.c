@@ -276,11 +276,6 @@ static int txn_lock(struct txkv_txn *t, struct txkv_ks *ks, const void *key, siz
     return 0;
 }
 
-int txn_check(struct txkv_txn *t)
-{
-    return t->failed ? TXKV_ABORTED : 0;
-}
-
 /* The timestamp this transaction reads at now. */
 uint64_t txn_read_ts(struct txkv_txn *t)
 {
@@ -529,9 +524,9 @@ static int txn_read(struct txkv_txn *t, struct txkv_ks *ks, const void *key, siz
         int rc = txn_lock(t, ks, key, klen, hv, for_update ? LOCK_X : LOCK_S, &r);
         if (rc)
             return rc;
-        uint64_t rts = t->isolation == TXKV_SNAPSHOT ? t->begin_ts : txn_read_ts(t);
-        if (t->isolation == TXKV_SERIALIZABLE)
-            rts = atomic_load_explicit(&t->db->visible_ts, memory_order_acquire);
+        uint64_t rts = t->isolation == TXKV_SNAPSHOT
+                           ? t->begin_ts
+                           : atomic_load_explicit(&t->db->visible_ts, memory_order_acquire);
         rcu_read_enter();
         struct version *v = version_visible(r, rts);
         rcu_read_leave();
