@@ -338,7 +338,7 @@ int lock_key(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t kle
         pthread_mutex_unlock(&db->lm_mu);
         return rc;
     }
-    if (have == LOCK_S) { /* upgrade: replace our S entry */
+    if (have == LOCK_S) /* upgrade: replace our S entry */
         for (struct lockreq **hp = &r->ls->holders; *hp; hp = &(*hp)->next)
             if ((*hp)->t == t) {
                 struct lockreq *old = *hp;
@@ -346,15 +346,17 @@ int lock_key(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t kle
                 free(old);
                 break;
             }
-        atomic_fetch_sub(&r->plock, 1);
-    }
     q->granted = true;
     q->next = r->ls->holders;
     r->ls->holders = q;
     held_add(t, r, mode); /* cannot fail: the entry exists */
-    /* seq_cst: publish before we look at the latch, see the file comment */
+    /* seq_cst: publish before we look at the latch, see the file comment.
+     * An upgrade turns our shared count into the X bit in one step: plock
+     * must never read 0 in between, or an optimistic commit could install
+     * over what we read under the S lock (a lost update the history
+     * checker found).  No one else holds X, so the add sets the bit. */
     if (mode == LOCK_X)
-        atomic_fetch_or(&r->plock, PLOCK_X);
+        atomic_fetch_add(&r->plock, have == LOCK_S ? PLOCK_X - 1 : PLOCK_X);
     else
         atomic_fetch_add(&r->plock, 1);
     pthread_mutex_unlock(&db->lm_mu);
