@@ -9,11 +9,11 @@
  *     order, so they never form a cycle; a record held by a pessimistic
  *     lock is not waited for: the commit fails with TXKV_CONFLICT.
  *  3. ts = ++next_ts (seq_cst).
- *  4. Validate.  SNAPSHOT/SERIALIZABLE: no written key has a version newer
- *     than the snapshot (first committer wins).  Every read-set entry (all
- *     reads under SERIALIZABLE, get_for_update everywhere): the key's
- *     newest version is still the one read and its record is not latched
- *     by another committer.  Every scanned range (SERIALIZABLE): no record
+ *  4. Validate.  SNAPSHOT/SERIALIZABLE, optimistic: no written key has a
+ *     version newer than the snapshot (first committer wins).  Every
+ *     read-set entry (all reads under SERIALIZABLE, get_for_update
+ *     everywhere): the key's newest version is still the one read and its
+ *     record is not latched by another committer.  Every scanned range (SERIALIZABLE): no record
  *     in it is latched by another or has a version newer than the snapshot.
  *     Why the latch test suffices: a committer C that latched a record we
  *     read before our step 3 either took its timestamp before ours (then it
@@ -233,7 +233,12 @@ static int validate(struct txkv_txn *t)
 {
     if (t->db->broken_skip_validation)
         return 0;
-    if (t->isolation != TXKV_READ_COMMITTED)
+    /* First committer wins, for optimistic transactions only.  A pessimistic
+     * one holds the exclusive lock of every key it wrote: at SNAPSHOT
+     * txn_lock already failed it if the key had changed since its snapshot
+     * (first updater wins), and at SERIALIZABLE strict 2PL orders it after
+     * whoever committed the key before it got the lock. */
+    if (t->isolation != TXKV_READ_COMMITTED && t->cc == TXKV_OPTIMISTIC)
         for (size_t i = 0; i < t->nws; i++) {
             struct version *v = atomic_load_explicit(&t->ws[i].rec->head, memory_order_relaxed);
             if (v && v->ts > t->begin_ts)
