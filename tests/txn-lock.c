@@ -160,6 +160,7 @@ struct waiter {
     int tag, rc, timeout_us;
     int *order, *norder;
     pthread_mutex_t *mu;
+    int isolation; /* 0: READ_COMMITTED */
 };
 
 static void *waiter_thread(void *arg)
@@ -169,7 +170,8 @@ static void *waiter_thread(void *arg)
     txkv_txn *t;
     txkv_txn_options_init(&o);
     o.cc = TXKV_PESSIMISTIC;
-    o.isolation = TXKV_READ_COMMITTED; /* at SNAPSHOT the holder's commit would fail us */
+    /* at SNAPSHOT the holder's commit would fail us (first updater wins) */
+    o.isolation = w->isolation ? w->isolation : TXKV_READ_COMMITTED;
     o.lock_timeout_us = (uint64_t)w->timeout_us;
     txkv_begin(db, &o, &t);
     w->rc = put_s(t, "f", "w");
@@ -197,14 +199,14 @@ static void timeouts_and_fifo(void)
 
     txkv_txn *h = pbegin(TXKV_SNAPSHOT);
     put_s(h, "f", "h");
-    struct waiter w0 = {0, 0, 20000, order, &norder, &mu};
+    struct waiter w0 = {0, 0, 20000, order, &norder, &mu, 0};
     pthread_t th0;
     pthread_create(&th0, NULL, waiter_thread, &w0);
     pthread_join(th0, NULL);
     is(w0.rc, TXKV_LOCK_TIMEOUT, "a wait past lock_timeout_us fails with LOCK_TIMEOUT");
 
-    struct waiter w1 = {1, 0, SAFETY_US, order, &norder, &mu};
-    struct waiter w2 = {2, 0, SAFETY_US, order, &norder, &mu};
+    struct waiter w1 = {1, 0, SAFETY_US, order, &norder, &mu, 0};
+    struct waiter w2 = {2, 0, SAFETY_US, order, &norder, &mu, 0};
     pthread_t th1, th2;
     pthread_create(&th1, NULL, waiter_thread, &w1);
     wait_for_waiters(1);
@@ -237,6 +239,19 @@ static void timeouts_and_fifo(void)
     txkv_abort(h);
     pthread_join(th1, NULL);
     ok(w1.rc == 0 && norder == 1, "a waiter wakes when the holder aborts");
+
+    /* Strict 2PL at SERIALIZABLE: a writer that waited for the holder's
+     * commit is ordered after it and commits; first-committer-wins is the
+     * optimistic rule and must not fail it. */
+    norder = 0;
+    h = pbegin(TXKV_SERIALIZABLE);
+    put_s(h, "f", "h");
+    struct waiter w3 = {3, 0, SAFETY_US, order, &norder, &mu, TXKV_SERIALIZABLE};
+    pthread_create(&th1, NULL, waiter_thread, &w3);
+    wait_for_waiters(1);
+    is(txkv_commit(h), 0, "SERIALIZABLE: the holder commits while a writer waits");
+    pthread_join(th1, NULL);
+    is(w3.rc, 0, "SERIALIZABLE: the writer that waited for the holder commits");
 
     /* A pessimistic lock makes an optimistic commit fail, not wait. */
     h = pbegin(TXKV_SNAPSHOT);
