@@ -272,6 +272,8 @@ static void free_ks_records(struct txkv_db *db, struct txkv_ks *ks)
         rcu_read_enter();
         for (int rc = btree_first(&it); rc == 0; rc = btree_next(&it)) {
             struct record *r = it.val;
+            /* out of the tree before it is freed: the tree's keys point into records */
+            btree_remove(ks->tree, r->key, r->klen, r);
             if (!r->queued)
                 record_free_now(db, r);
             else
