@@ -13,8 +13,9 @@
  *     version newer than the snapshot (first committer wins).  Every
  *     read-set entry (all reads under SERIALIZABLE, get_for_update
  *     everywhere): the key's newest version is still the one read and its
- *     record is not latched by another committer.  Every scanned range (SERIALIZABLE): no record
- *     in it is latched by another or has a version newer than the snapshot.
+ *     record is not latched by another committer.  Every scanned range
+ *     (SERIALIZABLE): no record in it is latched by another or has a
+ *     version newer than the snapshot.
  *     Why the latch test suffices: a committer C that latched a record we
  *     read before our step 3 either took its timestamp before ours (then it
  *     still holds the latch or has installed, and we see one or the other)
