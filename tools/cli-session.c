@@ -130,6 +130,16 @@ static void *session_main(void *arg)
     return NULL;
 }
 
+void cli_session_init(struct cli_shell *sh, struct cli_session *s, const char *name)
+{
+    memset(s, 0, sizeof *s);
+    s->sh = sh;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->isolation = sh->isolation;
+    s->cc = sh->cc;
+    s->state = s->wstate = CLI_IDLE;
+}
+
 struct cli_session *cli_session_get(struct cli_shell *sh, const char *name, int create, char *err,
                                     size_t errsz)
 {
@@ -145,12 +155,7 @@ struct cli_session *cli_session_get(struct cli_shell *sh, const char *name, int 
         return NULL;
     }
     struct cli_session *s = cli_xmalloc(sizeof *s);
-    memset(s, 0, sizeof *s);
-    s->sh = sh;
-    snprintf(s->name, sizeof s->name, "%s", name);
-    s->isolation = sh->isolation;
-    s->cc = sh->cc;
-    s->state = s->wstate = CLI_IDLE;
+    cli_session_init(sh, s, name);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* .sleep waits on it with a deadline */

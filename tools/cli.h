@@ -272,6 +272,8 @@ int cli_shell_init(struct cli_shell *sh, txkv_db *db);
  * -1 if a worker did not stop within 5 s: then the database must not be closed.
  */
 int cli_shell_shutdown(struct cli_shell *sh);
+/* Fills a new session's fields from the shell's defaults; starts no thread. */
+void cli_session_init(struct cli_shell *sh, struct cli_session *s, const char *name);
 /* Finds a session by name (case-insensitive); creates it if create. */
 struct cli_session *cli_session_get(struct cli_shell *sh, const char *name, int create, char *err,
                                     size_t errsz);

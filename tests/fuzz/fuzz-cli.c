@@ -327,12 +327,7 @@ static struct cli_session *session(struct ctx *c, const char *name)
     if (sh->nsessions == MAX_SESSIONS)
         return NULL;
     struct cli_session *s = &c->ses[sh->nsessions];
-    memset(s, 0, sizeof *s);
-    s->sh = sh;
-    snprintf(s->name, sizeof s->name, "%s", name);
-    s->isolation = sh->isolation;
-    s->cc = sh->cc;
-    s->state = s->wstate = CLI_IDLE;
+    cli_session_init(sh, s, name); /* the fields only: no worker thread */
     sh->sessions[sh->nsessions++] = s;
     return s;
 }
