@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "index/btree.h"
-#include "rcu.h"
+#include "base/rcu.h"
 #include "tap.h"
 #include "txkv.h"
 

@@ -58,7 +58,7 @@
  * and both schemes mixed at SERIALIZABLE with many scans (pessimistic range
  * locks against optimistic commits into the range).  Last, the checker is
  * shown to fail on a real database: one whose optimistic commits skip
- * validation (occ_break_validation, tests only), where a contended
+ * validation (db_test_skip_validation, tests only), where a contended
  * read-modify-write workload at SNAPSHOT and at SERIALIZABLE must produce a
  * forbidden anomaly within BROKEN_TRIES bounded rounds.
  *
@@ -81,7 +81,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "db.h" /* occ_break_validation */
+#include "db.h" /* db_test_skip_validation */
 #include "tap.h"
 #include "txkv.h"
 
@@ -1114,7 +1114,7 @@ static void open_db(bool broken)
     if (txkv_open(NULL, &db))
         bail_out("txkv_open failed");
     if (broken)
-        occ_break_validation(db, true);
+        db_test_skip_validation(db, true);
     /* A key after every round's keys: a backward scan's seek always lands. */
     if (txkv_begin(db, NULL, &t) || txkv_put(t, NULL, "z", 1, "sentinel", 8) || txkv_commit(t))
         bail_out("sentinel commit failed");

@@ -4,7 +4,7 @@
  * invariant.
  *
  * Threads meet at barriers, and a test that must know a thread is asleep
- * on a lock polls lock_waiting() (an internal counter), never sleeps.
+ * on a lock polls db_test_lock_waiters() (an internal counter), never sleeps.
  * Every pessimistic transaction here has a 10 s lock timeout as a safety
  * net, so a bug shows up as a failure, not a hung test.
  */
@@ -188,7 +188,7 @@ static void *waiter_thread(void *arg)
 
 static void wait_for_waiters(size_t n)
 {
-    while (lock_waiting(db) < n)
+    while (db_test_lock_waiters(db) < n)
         sched_yield();
 }
 

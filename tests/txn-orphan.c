@@ -60,7 +60,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "db.h" /* counts transaction objects (db->txns) in case 4 */
+#include "db.h" /* counts transaction objects (db->txn.txns) in case 4 */
 #include "tap.h"
 #include "txkv.h"
 
@@ -880,7 +880,7 @@ static void case_close_with_orphans(void)
 static size_t txn_objects(txkv_db *d)
 {
     size_t n = 0;
-    for (struct txkv_txn *t = atomic_load(&d->txns); t; t = t->all_next)
+    for (struct txkv_txn *t = atomic_load(&d->txn.txns); t; t = t->all_next)
         n++;
     return n;
 }

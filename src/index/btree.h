@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rcu.h"
+#include "base/rcu.h"
 
 struct btree;
 

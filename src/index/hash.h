@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rcu.h"
+#include "base/rcu.h"
 
 struct hash_index;
 

@@ -1,20 +1,19 @@
 /*
- * txn.c - transactions: begin/end, reads, buffered writes, read and range
- * sets, txkv_run.
+ * txn.c - transaction objects: claim, begin, end, fail, txkv_run, stats.
  *
  * Owns the transaction objects.  They belong to the database, sit on the
- * push-only list db->txns and are reused, never freed before close, so the
+ * push-only list g->txns and are reused, never freed before close, so the
  * GC can scan every pin without a lock.  A thread remembers the last object
  * it used (a thread-local hint) and claims it with a CAS on the object's own
  * cache line; nothing on begin, get or a read-only commit writes a cache
  * line that all threads share (the "read path" rule of docs/design.md).
  *
- * Begin: pin = visible_ts (seq_cst store), then read visible_ts again as the
- * snapshot.  The second load after the store is what makes the GC's scan
- * safe, see gc.c.
+ * Begin pins the transaction (gc_pin_enter: pin, then snapshot; src/gc/gc.c
+ * says why that order makes the GC's scan safe).
  *
  * A transaction is used by one thread at a time (any thread); nothing here
- * locks against concurrent calls on the same transaction.
+ * locks against concurrent calls on the same transaction.  Debug builds
+ * catch a violation with txn_enter/txn_leave.
  */
 #include "config.h"
 
@@ -22,18 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
+#include "txn/txn.h"
 
 static __thread uint64_t tl_dbid;
 static __thread struct txkv_txn *tl_hint;
-
-int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
 
 /* ---- arena: key copies that live as long as the transaction ----------- */
 
@@ -56,6 +47,14 @@ void *arena_alloc(struct txkv_txn *t, size_t n)
     return p;
 }
 
+const uint8_t *arena_copy(struct txkv_txn *t, const void *p, size_t n)
+{
+    uint8_t *d = arena_alloc(t, n);
+    if (d)
+        memcpy(d, p, n);
+    return d;
+}
+
 static void arena_reset(struct txkv_txn *t)
 {
     /* Keep one chunk for the next transaction on this object. */
@@ -74,87 +73,138 @@ static void arena_reset(struct txkv_txn *t)
     t->arena = c;
 }
 
-static const uint8_t *arena_key(struct txkv_txn *t, const void *key, size_t klen)
+/* ---- debug: one thread at a time ---------------------------------------- */
+
+#ifndef NDEBUG
+static __thread char tl_self; /* its address names the calling thread */
+
+void txn_enter(struct txkv_txn *t)
 {
-    uint8_t *p = arena_alloc(t, klen);
-    if (p)
-        memcpy(p, key, klen);
-    return p;
+    uintptr_t none = 0;
+    if (!t)
+        return;
+    /* Two threads in calls on one transaction at once: a caller bug the
+     * contract forbids ("one thread at a time"), caught here in debug builds. */
+    bool alone = atomic_compare_exchange_strong(&t->user, &none, (uintptr_t)&tl_self);
+    assert(alone && "txkv: a transaction used by two threads at once");
+    (void)alone;
 }
+
+void txn_leave(struct txkv_txn *t)
+{
+    if (t)
+        atomic_store(&t->user, 0);
+}
+#endif
 
 /* ---- transaction objects ---------------------------------------------- */
 
-static struct txkv_txn *txn_claim(struct txkv_db *db)
+static struct txkv_txn *txn_new(struct txn_global *g)
 {
-    int zero = 0;
-    struct txkv_txn *t = tl_dbid == db->id ? tl_hint : NULL;
-    if (t && atomic_compare_exchange_strong(&t->in_use, &zero, 1))
-        return t;
-    for (t = atomic_load_explicit(&db->txns, memory_order_acquire); t; t = t->all_next) {
-        zero = 0;
-        if (!atomic_load_explicit(&t->in_use, memory_order_relaxed) &&
-            atomic_compare_exchange_strong(&t->in_use, &zero, 1))
-            goto out;
-    }
+    struct txkv_txn *t;
     if (posix_memalign((void **)&t, 64, sizeof *t) != 0)
         return NULL;
     memset(t, 0, sizeof *t);
     atomic_init(&t->in_use, 1);
-    t->db = db;
-    struct txkv_txn *head = atomic_load(&db->txns);
+    t->g = g;
+    gc_pin_register(g->gc, &t->pin);
+    lock_owner_init(g->lm, &t->lk, txn_token(t));
+    struct txkv_txn *head = atomic_load(&g->txns);
     do {
         t->all_next = head;
-    } while (!atomic_compare_exchange_weak(&db->txns, &head, t));
-out:
-    tl_dbid = db->id;
+    } while (!atomic_compare_exchange_weak(&g->txns, &head, t));
+    return t;
+}
+
+static struct txkv_txn *txn_claim(struct txn_global *g)
+{
+    int zero = 0;
+    struct txkv_txn *t = tl_dbid == g->db_id ? tl_hint : NULL;
+    if (t && atomic_compare_exchange_strong(&t->in_use, &zero, 1))
+        return t;
+    for (t = atomic_load_explicit(&g->txns, memory_order_acquire); t; t = t->all_next) {
+        zero = 0;
+        if (!atomic_load_explicit(&t->in_use, memory_order_relaxed) &&
+            atomic_compare_exchange_strong(&t->in_use, &zero, 1))
+            break;
+    }
+    if (!t && !(t = txn_new(g)))
+        return NULL;
+    tl_dbid = g->db_id;
     tl_hint = t;
     return t;
 }
 
-int txkv_begin(txkv_db *db, const txkv_txn_options *o, txkv_txn **txnp)
-{
-    if (!txnp)
-        return TXKV_INVALID;
-    *txnp = NULL;
-    if (!db)
-        return TXKV_INVALID;
-    int iso = o && o->isolation ? o->isolation : db->opt.isolation;
-    int cc = o && o->cc ? o->cc : db->opt.cc;
-    unsigned flags = o ? o->flags : 0;
-    if (iso < TXKV_READ_COMMITTED || iso > TXKV_SERIALIZABLE || (flags & ~(unsigned)TXKV_RDONLY) ||
-        (cc != TXKV_OPTIMISTIC && cc != TXKV_PESSIMISTIC))
-        return TXKV_INVALID;
+struct txn_opts {
+    int isolation, cc;
+    unsigned flags;
+    uint64_t timeout_us;
+};
 
-    struct txkv_txn *t = txn_claim(db);
+/* o's choices, the database's defaults for the rest; 0 or TXKV_INVALID. */
+static int txn_options(const struct txn_global *g, const txkv_txn_options *o,
+                       struct txn_opts *out)
+{
+    out->isolation = o && o->isolation ? o->isolation : g->isolation;
+    out->cc = o && o->cc ? o->cc : g->cc;
+    out->flags = o ? o->flags : 0;
+    out->timeout_us = o && o->lock_timeout_us ? o->lock_timeout_us : g->lock_timeout_us;
+    if (out->isolation < TXKV_READ_COMMITTED || out->isolation > TXKV_SERIALIZABLE ||
+        (out->flags & ~(unsigned)TXKV_RDONLY) ||
+        (out->cc != TXKV_OPTIMISTIC && out->cc != TXKV_PESSIMISTIC))
+        return TXKV_INVALID;
+    return 0;
+}
+
+static uint64_t next_id(struct txn_global *g)
+{
+    return atomic_fetch_add_explicit(&g->next_id, 1, memory_order_relaxed) + 1;
+}
+
+int txn_begin(struct txn_global *g, const txkv_txn_options *o, struct txkv_txn **txnp)
+{
+    struct txn_opts opt;
+    if (txn_options(g, o, &opt))
+        return TXKV_INVALID;
+    struct txkv_txn *t = txn_claim(g);
     if (!t)
         return TXKV_NOMEM;
-    t->isolation = iso;
-    t->cc = cc;
-    t->flags = flags;
+    t->isolation = opt.isolation;
+    t->cc = opt.cc;
+    t->flags = opt.flags;
     t->failed = 0;
     t->nws = t->nrs = t->nranges = t->nsorted = 0;
     t->sorted_valid = false;
     t->wbytes = 0;
     t->cursors = NULL;
-    t->serial = 0;
-    t->lock_timeout_us = o && o->lock_timeout_us ? o->lock_timeout_us : db->opt.lock_timeout_us;
-    if (cc == TXKV_PESSIMISTIC) /* age for the deadlock victim rule */
-        t->serial = atomic_fetch_add_explicit(&db->txn_serial, 1, memory_order_relaxed) + 1;
+    t->lk.timeout_us = opt.timeout_us;
+    /* Optimistic transactions get an id only when asked (txkv_txn_id);
+     * pessimistic ones need it now: it is their age for the victim rule. */
+    t->lk.id = t->cc == TXKV_PESSIMISTIC ? next_id(g) : 0;
     if (t->wmap)
         memset(t->wmap, 0, t->wmap_cap * sizeof *t->wmap);
     atomic_store_explicit(&t->begin_ns, now_ns(), memory_order_relaxed);
-    /* Pin first, then take the snapshot: see gc.c for why this order. */
-    atomic_store(&t->pin, atomic_load(&db->visible_ts));
-    t->begin_ts = atomic_load(&db->visible_ts);
+    t->begin_ts = gc_pin_enter(g->gc, &t->pin);
     *txnp = t;
     return 0;
+}
+
+void txn_record_empty(struct record *r, void *arg)
+{
+    struct txn_global *g = arg;
+    record_queue_tombstone(g->store, r);
+}
+
+static void txn_release_locks(struct txkv_txn *t)
+{
+    lock_release_all(&t->lk, txn_record_empty, t->g);
 }
 
 /* Ends t: frees what it buffered and returns the object for reuse. */
 static void txn_end(struct txkv_txn *t)
 {
     cursor_close_all(t);
-    lock_release_all(t); /* strict 2PL: after the commit is visible */
+    txn_release_locks(t); /* strict 2PL: after the commit is visible */
     for (size_t i = 0; i < t->nws; i++)
         if (t->ws[i].ver)
             version_free_now(t->ws[i].ver);
@@ -171,24 +221,23 @@ static void txn_end(struct txkv_txn *t)
         free(t->wsorted);
         t->ws = NULL;
         t->wmap = t->wsorted = NULL;
-        t->capws = t->wmap_cap = 0;
+        t->capws = t->wmap_cap = t->capsorted = 0;
     }
     if (t->caprs > 4096) {
         free(t->rs);
         t->rs = NULL;
         t->caprs = 0;
     }
+    txn_leave(t);
     /* release: the next user of this object sees it clean */
-    atomic_store_explicit(&t->pin, 0, memory_order_release);
+    gc_pin_leave(&t->pin);
     atomic_store_explicit(&t->in_use, 0, memory_order_release);
 }
 
-/* Frees a transaction object for good (txkv_close; the object is not in use). */
-void txn_destroy(struct txkv_txn *t)
+/* Frees a transaction object for good (close; the object is not in use). */
+static void txn_destroy(struct txkv_txn *t)
 {
-    if (t->cv_ready)
-        pthread_cond_destroy(&t->cv);
-    free(t->held);
+    lock_owner_fini(&t->lk);
     free(t->ws);
     free(t->wmap);
     free(t->wsorted);
@@ -213,6 +262,7 @@ void txkv_abort(txkv_txn *t)
 {
     if (!t)
         return;
+    txn_enter(t);
     if (!t->failed)
         count(&t->n_user);
     txn_end(t);
@@ -222,7 +272,8 @@ int txkv_commit(txkv_txn *t)
 {
     if (!t)
         return TXKV_INVALID;
-    int rc = t->failed ? TXKV_ABORTED : occ_commit(t);
+    txn_enter(t);
+    int rc = t->failed ? TXKV_ABORTED : txn_commit_writes(t);
     if (rc == 0)
         count(&t->n_commits);
     else if (rc == TXKV_CONFLICT)
@@ -245,7 +296,7 @@ int txn_fail(struct txkv_txn *t, int rc)
         count(&t->n_timeout);
     t->failed = rc;
     /* A failed transaction will not commit: let the others have its locks now. */
-    lock_release_all(t);
+    txn_release_locks(t);
     return rc;
 }
 
@@ -253,335 +304,19 @@ uint64_t txkv_txn_id(txkv_txn *t)
 {
     if (!t)
         return 0;
-    if (!t->serial) /* optimistic transactions get one only when asked */
-        t->serial = atomic_fetch_add_explicit(&t->db->txn_serial, 1, memory_order_relaxed) + 1;
-    return t->serial;
-}
-
-/* Pessimistic: lock key (mode) and, at SNAPSHOT, fail if it was committed
- * after our snapshot (first updater wins).  *recp: the locked record. */
-static int txn_lock(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                    uint64_t hv, int mode, struct record **recp)
-{
-    int rc = lock_key(t, ks, key, klen, hv, mode, recp);
-    if (rc == TXKV_NOMEM)
-        return rc;
-    if (rc)
-        return txn_fail(t, rc);
-    if (mode == LOCK_X && t->isolation == TXKV_SNAPSHOT) {
-        struct version *v = atomic_load_explicit(&(*recp)->head, memory_order_acquire);
-        if (v && v->ts > t->begin_ts)
-            return txn_fail(t, TXKV_CONFLICT);
-    }
-    return 0;
-}
-
-/* The timestamp this transaction reads at now. */
-uint64_t txn_read_ts(struct txkv_txn *t)
-{
-    if (t->isolation == TXKV_READ_COMMITTED)
-        return atomic_load_explicit(&t->db->visible_ts, memory_order_acquire);
-    return t->begin_ts;
-}
-
-/* ---- write set -------------------------------------------------------- */
-
-static size_t wmap_slot(size_t cap, uint64_t hv)
-{
-    return (size_t)(hv ^ (hv >> 29)) & (cap - 1);
-}
-
-struct wentry *wset_find(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                         uint64_t hv)
-{
-    if (!t->nws)
-        return NULL;
-    for (size_t i = wmap_slot(t->wmap_cap, hv);; i = (i + 1) & (t->wmap_cap - 1)) {
-        uint32_t x = t->wmap[i];
-        if (!x)
-            return NULL;
-        struct wentry *w = &t->ws[x - 1];
-        if (w->hv == hv && w->ks == ks && w->klen == klen && memcmp(w->key, key, klen) == 0)
-            return w;
-    }
-}
-
-static int wset_grow(struct txkv_txn *t)
-{
-    if (t->nws == t->capws) {
-        size_t cap = t->capws ? t->capws * 2 : 16;
-        struct wentry *ws = realloc(t->ws, cap * sizeof *ws);
-        if (!ws)
-            return TXKV_NOMEM;
-        t->ws = ws;
-        t->capws = cap;
-    }
-    if ((t->nws + 1) * 2 > t->wmap_cap) {
-        size_t cap = t->wmap_cap ? t->wmap_cap * 2 : 32;
-        uint32_t *m = calloc(cap, sizeof *m);
-        if (!m)
-            return TXKV_NOMEM;
-        for (size_t j = 0; j < t->nws; j++) {
-            size_t i = wmap_slot(cap, t->ws[j].hv);
-            while (m[i])
-                i = (i + 1) & (cap - 1);
-            m[i] = (uint32_t)j + 1;
-        }
-        free(t->wmap);
-        t->wmap = m;
-        t->wmap_cap = cap;
-    }
-    return 0;
-}
-
-static int ws_cmp_ctx(const struct txkv_txn *t, uint32_t a, uint32_t b)
-{
-    const struct wentry *x = &t->ws[a], *y = &t->ws[b];
-    if (x->ks != y->ks)
-        return x->ks < y->ks ? -1 : 1;
-    return key_cmp(x->key, x->klen, y->key, y->klen);
-}
-
-/* Sorts the write set's indices by (keyspace, key) for cursors: insertion
- * sort over the part added since the last sort, then a merge. */
-void wset_sort(struct txkv_txn *t)
-{
-    if (t->sorted_valid)
-        return;
-    uint32_t *s = realloc(t->wsorted, (t->nws ? t->nws : 1) * sizeof *s);
-    if (!s)
-        return; /* cursors then fall back to a linear scan, see cursor.c */
-    t->wsorted = s;
-    for (size_t i = 0; i < t->nws; i++) {
-        uint32_t x = (uint32_t)i;
-        size_t j = i;
-        while (j > 0 && ws_cmp_ctx(t, s[j - 1], x) > 0) {
-            s[j] = s[j - 1];
-            j--;
-        }
-        s[j] = x;
-    }
-    t->nsorted = t->nws;
-    t->sorted_valid = true;
-}
-
-static int check_key(const void *key, size_t klen)
-{
-    return key && klen >= 1 && klen <= TXKV_MAX_KEY ? 0 : TXKV_INVALID;
-}
-
-static int txn_write(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                     const void *val, size_t vlen, bool tomb)
-{
-    if (!t)
-        return TXKV_INVALID;
-    if (t->failed)
-        return TXKV_ABORTED;
-    if (check_key(key, klen) || (!val && vlen) || vlen > TXKV_MAX_VALUE ||
-        (ks && ks->db != t->db))
-        return TXKV_INVALID;
-    if (t->flags & TXKV_RDONLY)
-        return TXKV_READONLY;
-    ks = db_ks(t->db, ks);
-    struct txkv_db *db = t->db;
-    size_t add = mem_version_bytes(vlen);
-    /* A transaction that alone would pass the limit fails now, not at commit. */
-    if (!tomb && mem_over(db, t->wbytes + add))
-        return txn_fail(t, TXKV_FULL);
-    struct version *v = version_new(db, val, vlen, tomb);
-    if (!v)
-        return TXKV_NOMEM;
-    uint64_t hv = db_hash(ks, key, klen);
-    struct wentry *w = wset_find(t, ks, key, klen, hv);
-    struct record *locked = NULL;
-    if (t->cc == TXKV_PESSIMISTIC && !w) {
-        int rc = txn_lock(t, ks, key, klen, hv, LOCK_X, &locked);
-        if (rc) {
-            version_free_now(v);
-            return rc;
-        }
-    }
-    if (w) {
-        t->wbytes -= mem_version_bytes(w->ver->vlen);
-        /* A get may have returned a pointer into the old value: keep it. */
-        atomic_store_explicit(&w->ver->next, t->superseded, memory_order_relaxed);
-        t->superseded = w->ver;
-        w->ver = v;
-        t->wbytes += add;
-        return 0;
-    }
-    const uint8_t *kc;
-    if (wset_grow(t) || !(kc = arena_key(t, key, klen))) {
-        version_free_now(v);
-        return TXKV_NOMEM;
-    }
-    w = &t->ws[t->nws];
-    w->ks = ks;
-    w->rec = locked; /* pessimistic: resolved and locked already */
-    w->hv = hv;
-    w->key = kc;
-    w->klen = (uint32_t)klen;
-    w->latched = w->made = false;
-    w->ver = v;
-    size_t i = wmap_slot(t->wmap_cap, hv);
-    while (t->wmap[i])
-        i = (i + 1) & (t->wmap_cap - 1);
-    t->wmap[i] = (uint32_t)++t->nws;
-    t->sorted_valid = false;
-    t->wbytes += add + mem_record_bytes(klen);
-    return 0;
-}
-
-int txkv_put(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    return txn_write(t, ks, key, klen, val, vlen, false);
-}
-
-int txkv_del(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen)
-{
-    return txn_write(t, ks, key, klen, NULL, 0, true);
-}
-
-/* ---- reads ------------------------------------------------------------ */
-
-static int rset_add(struct txkv_txn *t, struct txkv_ks *ks, struct record *r, const void *key,
-                    size_t klen, uint64_t hv, uint64_t read_ts)
-{
-    if (t->nrs == t->caprs) {
-        size_t cap = t->caprs ? t->caprs * 2 : 32;
-        struct rentry *rs = realloc(t->rs, cap * sizeof *rs);
-        if (!rs)
-            return TXKV_NOMEM;
-        t->rs = rs;
-        t->caprs = cap;
-    }
-    struct rentry *e = &t->rs[t->nrs];
-    e->ks = ks;
-    e->rec = r;
-    e->key = NULL;
-    e->klen = (uint32_t)klen;
-    e->hv = hv;
-    e->read_ts = read_ts;
-    if (!r && !(e->key = arena_key(t, key, klen)))
-        return TXKV_NOMEM;
-    t->nrs++;
-    return 0;
-}
-
-int rset_add_range(struct txkv_txn *t, struct txkv_ks *ks, const void *lo, size_t lolen,
-                   const void *hi, size_t hilen)
-{
-    if (t->nranges == t->capranges) {
-        size_t cap = t->capranges ? t->capranges * 2 : 8;
-        struct rangeentry *r = realloc(t->ranges, cap * sizeof *r);
-        if (!r)
-            return TXKV_NOMEM;
-        t->ranges = r;
-        t->capranges = cap;
-    }
-    struct rangeentry *e = &t->ranges[t->nranges];
-    e->ks = ks;
-    e->lo = lo ? arena_key(t, lo, lolen) : NULL;
-    e->hi = hi ? arena_key(t, hi, hilen) : NULL;
-    e->lolen = (uint32_t)lolen;
-    e->hilen = (uint32_t)hilen;
-    e->read_ts = t->begin_ts;
-    if ((lo && !e->lo) || (hi && !e->hi))
-        return TXKV_NOMEM;
-    t->nranges++;
-    return 0;
-}
-
-static int txn_read(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                    const void **val, size_t *vlen, bool for_update)
-{
-    if (!t)
-        return TXKV_INVALID;
-    if (t->failed)
-        return TXKV_ABORTED;
-    if (check_key(key, klen) || (ks && ks->db != t->db))
-        return TXKV_INVALID;
-    if (for_update && (t->flags & TXKV_RDONLY))
-        return TXKV_READONLY;
-    ks = db_ks(t->db, ks);
-    uint64_t hv = db_hash(ks, key, klen);
-    struct wentry *w = wset_find(t, ks, key, klen, hv);
-    if (w) { /* read your own writes */
-        if (w->ver->tomb)
-            return TXKV_NOTFOUND;
-        if (val)
-            *val = w->ver->val;
-        if (vlen)
-            *vlen = w->ver->vlen;
-        return 0;
-    }
-    bool ser = t->isolation == TXKV_SERIALIZABLE && !(t->flags & TXKV_RDONLY);
-    if (t->cc == TXKV_PESSIMISTIC && (for_update || ser)) {
-        /* Two-phase locking: read under the lock.  SERIALIZABLE reads the
-         * newest committed version (the lock keeps it the newest); SNAPSHOT
-         * reads its snapshot, which txn_lock checked is still the newest. */
-        struct record *r;
-        int rc = txn_lock(t, ks, key, klen, hv, for_update ? LOCK_X : LOCK_S, &r);
-        if (rc)
-            return rc;
-        uint64_t rts = t->isolation == TXKV_SNAPSHOT
-                           ? t->begin_ts
-                           : atomic_load_explicit(&t->db->visible_ts, memory_order_acquire);
-        rcu_read_enter();
-        struct version *v = version_visible(r, rts);
-        rcu_read_leave();
-        if (!v || v->tomb)
-            return TXKV_NOTFOUND;
-        if (val)
-            *val = v->val;
-        if (vlen)
-            *vlen = v->vlen;
-        return 0;
-    }
-    uint64_t rts = txn_read_ts(t);
-    rcu_read_enter();
-    struct record *r = ks_lookup(ks, key, klen, hv);
-    struct version *v = r ? version_visible(r, rts) : NULL;
-    rcu_read_leave();
-    /* Reads that must still hold at commit: all of them under SERIALIZABLE
-     * (unless declared read-only), and get_for_update at every level. */
-    if (for_update || ser) {
-        int rc = rset_add(t, ks, r, key, klen, hv, rts);
-        if (rc)
-            return rc;
-    }
-    if (!v || v->tomb)
-        return TXKV_NOTFOUND;
-    /* v stays valid until t ends: it is visible at t's pin or later (gc.c). */
-    if (val)
-        *val = v->val;
-    if (vlen)
-        *vlen = v->vlen;
-    return 0;
-}
-
-int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val,
-             size_t *vlen)
-{
-    return txn_read(t, ks, key, klen, val, vlen, false);
-}
-
-int txkv_get_for_update(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen,
-                        const void **val, size_t *vlen)
-{
-    return txn_read(t, ks, key, klen, val, vlen, true);
+    if (!t->lk.id) /* optimistic transactions get one only when asked */
+        t->lk.id = next_id(t->g);
+    return t->lk.id;
 }
 
 /* ---- txkv_run --------------------------------------------------------- */
 
-int txkv_run(txkv_db *db, const txkv_txn_options *o, int (*fn)(txkv_txn *, void *), void *arg,
-             int max_tries)
+int txn_run(struct txn_global *g, const txkv_txn_options *o, int (*fn)(txkv_txn *, void *),
+            void *arg, int max_tries)
 {
-    if (!db || !fn || max_tries < 0)
-        return TXKV_INVALID;
     for (int tries = 1;; tries++) {
         txkv_txn *t;
-        int rc = txkv_begin(db, o, &t);
+        int rc = txn_begin(g, o, &t);
         if (rc)
             return rc;
         rc = fn(t, arg);
@@ -599,4 +334,59 @@ int txkv_run(txkv_db *db, const txkv_txn_options *o, int (*fn)(txkv_txn *, void 
         for (int i = 0; i < (tries < 8 ? 1 << tries : 256); i++)
             sched_yield();
     }
+}
+
+/* ---- the database's part -------------------------------------------------- */
+
+void txn_global_init(struct txn_global *g, const txkv_options *o, uint64_t db_id)
+{
+    atomic_init(&g->txns, NULL);
+    atomic_init(&g->next_id, 0);
+    g->db_id = db_id;
+    g->isolation = o->isolation;
+    g->cc = o->cc;
+    g->lock_timeout_us = o->lock_timeout_us;
+    g->skip_validation = false;
+}
+
+void txn_abort_open(struct txn_global *g)
+{
+    for (struct txkv_txn *t = atomic_load(&g->txns); t; t = t->all_next)
+        if (atomic_load(&t->in_use)) {
+#ifndef NDEBUG
+            atomic_store(&t->user, 0); /* its thread is gone or misbehaving */
+#endif
+            txkv_abort(t);
+        }
+}
+
+void txn_global_fini(struct txn_global *g)
+{
+    for (struct txkv_txn *t = atomic_load(&g->txns); t;) {
+        struct txkv_txn *nx = t->all_next;
+        txn_destroy(t);
+        t = nx;
+    }
+    atomic_store(&g->txns, NULL);
+}
+
+void txn_stats(struct txn_global *g, struct txkv_stats *st)
+{
+    uint64_t now = now_ns(), oldest = 0;
+    for (struct txkv_txn *t = atomic_load_explicit(&g->txns, memory_order_acquire); t;
+         t = t->all_next) {
+        st->commits += atomic_load_explicit(&t->n_commits, memory_order_relaxed);
+        st->aborts_conflict += atomic_load_explicit(&t->n_conflict, memory_order_relaxed);
+        st->aborts_full += atomic_load_explicit(&t->n_full, memory_order_relaxed);
+        st->aborts_user += atomic_load_explicit(&t->n_user, memory_order_relaxed);
+        st->aborts_deadlock += atomic_load_explicit(&t->n_deadlock, memory_order_relaxed);
+        st->aborts_timeout += atomic_load_explicit(&t->n_timeout, memory_order_relaxed);
+        if (atomic_load_explicit(&t->pin.ts, memory_order_acquire)) {
+            uint64_t b = atomic_load_explicit(&t->begin_ns, memory_order_relaxed);
+            st->active_txns++;
+            if (b && now > b && now - b > oldest)
+                oldest = now - b;
+        }
+    }
+    st->oldest_snapshot_age_us = oldest / 1000;
 }

@@ -48,7 +48,7 @@
  * NULL or its own handle), a B+tree-only and a hash-only one.
  *
  * TXKV_FUZZ_BREAK_VALIDATION=1 in the environment makes every database skip
- * commit validation (occ_break_validation): the fuzzer must then report a
+ * commit validation (db_test_skip_validation): the fuzzer must then report a
  * violation within seconds.  replay's self-test does the same on generated
  * programs and requires each conflict rule to be caught.
  */
@@ -59,7 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h" /* occ_break_validation */
+#include "db.h" /* db_test_skip_validation */
 #include "fuzz.h"
 #include "txkv.h"
 
@@ -872,7 +872,7 @@ static int db_get(struct run *r)
             registered = true;
         }
         if (broken)
-            occ_break_validation(the_db, true);
+            db_test_skip_validation(the_db, true);
         the_db_broken = broken;
         if ((rc = txkv_keyspace(the_db, "default", 0, &the_ks[0])) ||
             (rc = txkv_keyspace(the_db, "o", TXKV_CREATE | TXKV_ORDERED, &the_ks[1])) ||

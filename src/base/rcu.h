@@ -11,7 +11,7 @@
  *
  * ThreadSanitizer: Debian's liburcu is not instrumented, so TSan cannot see
  * the happens-before edges RCU gives us.  We state them here, in TSan
- * builds only (see docs/design.md, "Testing under TSan"):
+ * builds only (docs/testing.md, "ThreadSanitizer and liburcu"):
  *   1. publication: rcu_publish_hb(p) after a node is initialised and before
  *      it is linked; rcu_observe_hb(p) where a reader first touches a node
  *      it found;
@@ -21,8 +21,10 @@
  *      read-side section happens before every reclamation that follows its
  *      grace period.
  */
-#ifndef TXKV_RCU_H
-#define TXKV_RCU_H
+#ifndef TXKV_BASE_RCU_H
+#define TXKV_BASE_RCU_H
+
+#include <assert.h>
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -65,16 +67,29 @@ static inline void rcu_thread_ensure(void)
         rcu_thread_register_slow();
 }
 
+/* Debug builds count each thread's read-side nesting, so that "RCU read
+ * side" and "outside any read-side section" can be asserted. */
+#ifndef NDEBUG
+extern __thread int txkv_rcu_depth;
+#define rcu_reading() (txkv_rcu_depth > 0)
+#define RCU_DEPTH_ADD(d) (txkv_rcu_depth += (d))
+#else
+#define RCU_DEPTH_ADD(d) ((void)0)
+#endif
+
 /* Enter a read-side section.  Sections nest.  No blocking inside. */
 static inline void rcu_read_enter(void)
 {
     rcu_thread_ensure();
     urcu_memb_read_lock();
+    RCU_DEPTH_ADD(1);
 }
 
 /* Leave a read-side section; pairs with RCU_CALLBACK_ENTER / rcu_synchronize. */
 static inline void rcu_read_leave(void)
 {
+    assert(rcu_reading());
+    RCU_DEPTH_ADD(-1);
     HB_RELEASE(&txkv_rcu_domain);
     urcu_memb_read_unlock();
 }
@@ -110,4 +125,4 @@ void rcu_drain(void);
 /* The flavour to pass to cds_lfht_new_flavor(). */
 #define TXKV_RCU_FLAVOR (&urcu_memb_flavor)
 
-#endif /* TXKV_RCU_H */
+#endif /* TXKV_BASE_RCU_H */

@@ -12,10 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "rcu.h"
+#include "base/rcu.h"
 
 char txkv_rcu_domain;
 __thread int txkv_rcu_registered;
+#ifndef NDEBUG
+__thread int txkv_rcu_depth;
+#endif
 
 static pthread_key_t rcu_key;
 static pthread_once_t rcu_key_once = PTHREAD_ONCE_INIT;
@@ -48,6 +51,7 @@ void rcu_thread_register_slow(void)
 
 void rcu_synchronize(void)
 {
+    assert(!rcu_reading()); /* a grace period inside a section never ends */
     rcu_thread_ensure();
     urcu_memb_synchronize_rcu();
     HB_ACQUIRE(&txkv_rcu_domain);
@@ -55,6 +59,7 @@ void rcu_synchronize(void)
 
 void rcu_drain(void)
 {
+    assert(!rcu_reading());
     rcu_thread_ensure();
     urcu_memb_barrier();
     HB_ACQUIRE(&txkv_rcu_domain);

@@ -1,5 +1,6 @@
 /*
- * occ.c - optimistic commit: latch, timestamp, validate, install, publish.
+ * commit.c - the commit of a writing transaction, both schemes: latch,
+ * timestamp, validate, install, publish.
  *
  * The protocol (Silo's, with a visible-timestamp watermark instead of
  * epochs; see src/txn/README "Commit"):
@@ -34,56 +35,14 @@
  * records are already resolved and exclusively locked (lock.c), their reads
  * are protected by locks, so steps 2-4 find nothing to wait for or reject
  * except an optimistic commit still installing.  Their locks are released
- * after step 7 (strict two-phase locking, txn.c).
+ * after step 7 (strict two-phase locking, txn.c).  One path for both
+ * schemes keeps the publication order (step 6) one order.
  */
 #include "config.h"
 
-#include <sched.h>
 #include <stdlib.h>
 
-#include "db.h"
-
-#define LATCH_SPINS 256   /* pause-loop iterations before yielding */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-bool latch_try(struct record *r, uintptr_t owner)
-{
-    uintptr_t zero = 0;
-    /* acquire: pairs with the release in latch_release */
-    return atomic_compare_exchange_strong_explicit(&r->latch, &zero, owner, memory_order_acquire,
-                                                   memory_order_relaxed);
-}
-
-void latch_release(struct record *r)
-{
-    atomic_store_explicit(&r->latch, 0, memory_order_release);
-}
-
-/*
- * Waits for r's latch.  Latch holders never wait for anything but latches
- * taken in address order (committers) or nothing at all (the GC, a record's
- * creator while it links the record into the indexes), and the commit that
- * published before them: so a latch wait cannot be part of a cycle and ends
- * as soon as the holder's few microseconds of work do.  It yields the CPU
- * because the holder may be descheduled (more threads than cores).
- */
-static void latch_wait(struct record *r, uintptr_t owner)
-{
-    for (;;) {
-        for (int i = 0; i < LATCH_SPINS; i++) {
-            if (!atomic_load_explicit(&r->latch, memory_order_relaxed) && latch_try(r, owner))
-                return;
-            cpu_relax();
-        }
-        sched_yield();
-    }
-}
+#include "txn/txn.h"
 
 static int wentry_addr_cmp(const void *a, const void *b)
 {
@@ -102,35 +61,48 @@ static void unlatch_write_set(struct txkv_txn *t)
     }
 }
 
+/* Resolves every written key to its live record, creating the missing
+ * ones (pessimistic writes were resolved when they locked the key). */
+static int resolve_write_set(struct txkv_txn *t)
+{
+    for (size_t i = 0; i < t->nws; i++) {
+        struct wentry *w = &t->ws[i];
+        if (w->rec)
+            continue;
+        int rc = ks_resolve(w->ks, w->key, w->klen, w->hv, w->ver->tomb, &w->rec, &w->made);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Does a pessimistic lock stop this commit?  Never wait on one: that
+ * could close a cycle.  The latches are held (seq_cst CASes before the
+ * loads, src/lock/README "Sharing with optimistic commits"). */
+static bool locks_block(struct txkv_txn *t)
+{
+    bool pessimistic = t->cc == TXKV_PESSIMISTIC;
+    for (size_t i = 0; i < t->nws; i++)
+        if (lock_blocks_commit(t->ws[i].rec, pessimistic))
+            return true;
+    if (!lock_any_ranges(t->g->lm))
+        return false;
+    struct record **recs = arena_alloc(t, t->nws * sizeof *recs);
+    if (!recs)
+        return true; /* cannot check: do not commit */
+    for (size_t i = 0; i < t->nws; i++)
+        recs[i] = t->ws[i].rec;
+    return lock_ranges_block(t->g->lm, &t->lk, recs, t->nws);
+}
+
 /* Latches every record of the write set; on failure releases what it took. */
 static int latch_write_set(struct txkv_txn *t)
 {
-    uintptr_t me = (uintptr_t)t;
+    uintptr_t me = txn_token(t);
     int rc;
     for (;;) {
-        /* Resolve keys to live records, creating the missing ones (latched). */
-        for (size_t i = 0; i < t->nws; i++) {
-            struct wentry *w = &t->ws[i];
-            if (w->rec)
-                continue;
-            bool made;
-            /* Reserve for a record before we know whether we create one. */
-            if ((rc = mem_reserve(t->db, mem_record_bytes(w->klen), w->ver->tomb)))
-                goto fail;
-            rcu_read_enter();
-            rc = ks_insert(w->ks, w->key, w->klen, w->hv, me, &w->rec, &made);
-            rcu_read_leave();
-            if (!made)
-                mem_release(t->db, mem_record_bytes(w->klen));
-            if (rc)
-                goto fail;
-            /* It is in every index now.  Let go of the creator's latch and
-             * take it again below in address order with the rest, so that
-             * all latch waits follow one order. */
-            if (made)
-                latch_release(w->rec);
-            w->made = made;
-        }
+        if ((rc = resolve_write_set(t)))
+            goto fail;
         /* Address order: two committers never wait for each other in a cycle. */
         qsort(t->ws, t->nws, sizeof *t->ws, wentry_addr_cmp);
         bool again = false;
@@ -148,8 +120,7 @@ static int latch_write_set(struct txkv_txn *t)
             }
         }
         if (!again) {
-            /* Never wait on a pessimistic lock: that could close a cycle. */
-            if (lock_occ_blocked(t)) {
+            if (locks_block(t)) {
                 rc = TXKV_CONFLICT;
                 goto fail;
             }
@@ -162,18 +133,10 @@ fail:
     return rc;
 }
 
-/* True if r is latched by a committer other than t.  The GC latches with
- * the database as owner; it never installs a version, so it is no conflict. */
-static bool latched_by_other(struct record *r, struct txkv_txn *t)
-{
-    uintptr_t l = atomic_load_explicit(&r->latch, memory_order_acquire);
-    return l && l != (uintptr_t)t && l != (uintptr_t)t->db;
-}
-
 /* Newest version of a record is no newer than ts, and nobody else is installing. */
 static bool record_unchanged(struct record *r, struct txkv_txn *t, uint64_t ts)
 {
-    if (latched_by_other(r, t))
+    if (latch_held_by_other(r, txn_token(t)))
         return false;
     struct version *v = atomic_load_explicit(&r->head, memory_order_acquire);
     return !v || v->ts <= ts;
@@ -220,19 +183,9 @@ static bool validate_range(struct txkv_txn *t, struct rangeentry *e)
     return ok && rc != TXKV_NOMEM;
 }
 
-/*
- * Tests only (not in the public API): makes every optimistic commit skip
- * step 4, so the history checker can show that it catches the anomalies a
- * commit without validation lets through.  Set before any transaction runs.
- */
-void occ_break_validation(struct txkv_db *db, bool broken)
-{
-    db->broken_skip_validation = broken;
-}
-
 static int validate(struct txkv_txn *t)
 {
-    if (t->db->broken_skip_validation)
+    if (t->g->skip_validation) /* tests only: txn_test_skip_validation */
         return 0;
     /* First committer wins, for optimistic transactions only.  A pessimistic
      * one holds the exclusive lock of every key it wrote: at SNAPSHOT
@@ -256,46 +209,37 @@ static int validate(struct txkv_txn *t)
 
 static void install(struct txkv_txn *t, uint64_t ts)
 {
-    struct txkv_db *db = t->db;
-    /* acquire: pairs with gc_horizon's CAS, which came after its acquire
-     * loads of the pins; so a reader's use of a version happens before our
-     * cut of it (reader: use, then release its pin; GC: see the pin gone). */
-    uint64_t h = atomic_load_explicit(&db->horizon, memory_order_acquire);
+    struct record_store *s = t->g->store;
+    uint64_t h = gc_horizon_cached(t->g->gc);
     int64_t dkeys = 0, dversions = 0;
     for (size_t i = 0; i < t->nws; i++) {
         struct wentry *w = &t->ws[i];
         struct record *r = w->rec;
         struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
         struct version *v = w->ver;
-        v->ts = ts;
-        atomic_store_explicit(&v->next, old, memory_order_relaxed);
-        rcu_publish_hb(v);
-        /* release: pairs with the acquire in version_visible */
-        atomic_store_explicit(&r->head, v, memory_order_release);
+        assert(w->latched && latch_held(r, txn_token(t)));
+        version_install(r, v, ts);
         w->ver = NULL; /* owned by the chain now */
         dversions++;
         version_prune(r, h);
         dkeys += (old && !old->tomb) ? (v->tomb ? -1 : 0) : (v->tomb ? 0 : 1);
         if (v->tomb)
-            gc_queue_tombstone(db, r);
+            record_queue_tombstone(s, r);
     }
-    atomic_fetch_add_explicit(&db->nkeys, dkeys, memory_order_relaxed);
-    atomic_fetch_add_explicit(&db->nversions, dversions, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->nkeys, dkeys, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->nversions, dversions, memory_order_relaxed);
 }
 
 /* Makes ts visible once every earlier timestamp is (step 6). */
-static void publish(struct txkv_db *db, uint64_t ts)
+static void publish(struct record_store *s, uint64_t ts)
 {
-    int spins = 0;
-    /* acquire: everything installed under ts-1 happens before our store */
-    while (atomic_load_explicit(&db->visible_ts, memory_order_acquire) != ts - 1) {
-        if (++spins < 128)
-            cpu_relax();
-        else
-            sched_yield(); /* the predecessor may be descheduled */
-    }
+    struct spin sp = {0};
+    /* acquire: everything installed under ts-1 happens before our store;
+     * the predecessor may be descheduled, hence spin then yield */
+    while (atomic_load_explicit(&s->visible_ts, memory_order_acquire) != ts - 1)
+        spin_wait(&sp);
     /* release: pairs with the acquire load of visible_ts at begin/read */
-    atomic_store_explicit(&db->visible_ts, ts, memory_order_release);
+    atomic_store_explicit(&s->visible_ts, ts, memory_order_release);
 }
 
 /* Records this commit created and will not fill: let the GC take them out. */
@@ -304,49 +248,57 @@ static void drop_made(struct txkv_txn *t)
     for (size_t i = 0; i < t->nws; i++)
         if (t->ws[i].made && t->ws[i].rec &&
             !atomic_load_explicit(&t->ws[i].rec->head, memory_order_relaxed))
-            gc_queue_tombstone(t->db, t->ws[i].rec);
+            record_queue_tombstone(t->g->store, t->ws[i].rec);
 }
 
-int occ_commit(struct txkv_txn *t)
+/* Step 1: reserves the versions' bytes; *all_tomb if every write deletes. */
+static int reserve_versions(struct txkv_txn *t, size_t *bytes)
 {
-    struct txkv_db *db = t->db;
+    size_t vbytes = 0;
+    bool all_tomb = true;
+    for (size_t i = 0; i < t->nws; i++) {
+        vbytes += version_bytes(t->ws[i].ver->vlen);
+        all_tomb &= t->ws[i].ver->tomb;
+    }
+    *bytes = vbytes;
+    return mem_reserve(&t->g->store->mem, vbytes, all_tomb);
+}
+
+int txn_commit_writes(struct txkv_txn *t)
+{
+    struct txn_global *g = t->g;
+    struct record_store *s = g->store;
+    size_t vbytes;
     int rc;
 
     if (!t->nws)
         return 0; /* read-only: its snapshot is a serial prefix, nothing to check */
-
+    assert(!rcu_reading());
     /* 1. memory for the versions (records are reserved as they are made) */
-    size_t vbytes = 0;
-    bool all_tomb = true;
-    for (size_t i = 0; i < t->nws; i++) {
-        vbytes += mem_version_bytes(t->ws[i].ver->vlen);
-        all_tomb &= t->ws[i].ver->tomb;
-    }
-    if ((rc = mem_reserve(db, vbytes, all_tomb)))
+    if ((rc = reserve_versions(t, &vbytes)))
         return rc;
-
     /* 2. */
     if ((rc = latch_write_set(t))) {
         drop_made(t);
-        mem_release(db, vbytes);
+        mem_release(&s->mem, vbytes);
         return rc;
     }
     /* 3. seq_cst: ordered before our loads of other records' latches in 4 */
-    uint64_t ts = atomic_fetch_add(&db->next_ts, 1) + 1;
+    uint64_t ts = atomic_fetch_add(&s->next_ts, 1) + 1;
     /* 4. */
     rc = validate(t);
     /* 5. */
     if (rc == 0)
         install(t, ts);
     /* 6. */
-    publish(db, ts);
+    publish(s, ts);
     /* 7. */
     if (rc) {
         drop_made(t);
-        mem_release(db, vbytes);
+        mem_release(&s->mem, vbytes);
     }
     unlatch_write_set(t);
     if ((atomic_fetch_add_explicit(&t->n_since_horizon, 1, memory_order_relaxed) & 255) == 0)
-        gc_horizon(db);
+        gc_horizon(g->gc);
     return rc;
 }

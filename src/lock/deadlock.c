@@ -2,7 +2,7 @@
  * deadlock.c - wait-for-graph cycle detection for the pessimistic lock
  * manager, victim choice, and the deadlock history.
  *
- * Runs under db->lm_mu, before a transaction sleeps and each time it wakes
+ * Runs under lm->mu, before a transaction sleeps and each time it wakes
  * still blocked.  The edges out of a waiter W are lock_blockers(W): the
  * holders whose mode conflicts with W's request, the earlier waiters in
  * the same FIFO queue that it must let go first, and the holders of range
@@ -14,11 +14,12 @@
  * same way; it also reorders queues, which we do not).
  *
  * Victim: the youngest transaction of the cycle (the largest begin
- * serial), so the oldest work survives and a transaction that keeps losing
+ * id), so the oldest work survives and a transaction that keeps losing
  * grows older and eventually wins.  If the victim is the checker, it fails
  * with TXKV_DEADLOCK at once; otherwise the victim is asleep in the cycle,
  * gets its flag set and is woken, and fails.  Either way its locks are
- * released right away (txn.c), so the others proceed.
+ * released right away (the transaction layer fails it, which releases
+ * its locks), so the others proceed.
  * A holder upgrading S->X waits only for the other holders, so a single
  * holder's upgrade never has an edge to itself: no false deadlock.
  */
@@ -27,25 +28,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
+#include "lock/lock-int.h"
 
 struct dl_frame {
-    struct txkv_txn *t;
-    struct txkv_txn **out; /* copy of t's blockers */
+    struct lock_owner *t;
+    struct lock_owner **out; /* copy of t's blockers */
     size_t n, i;
 };
 
-static void dl_record(struct txkv_db *db, struct dl_frame *st, size_t depth,
-                      struct txkv_txn *victim)
+static void dl_record(struct lock_mgr *lm, struct dl_frame *st, size_t depth,
+                      struct lock_owner *victim)
 {
-    struct txkv_deadlock_info *d = &db->dl_hist[db->dl_seq % TXKV_DEADLOCK_HISTORY];
+    struct txkv_deadlock_info *d = &lm->dl_hist[lm->dl_seq % TXKV_DEADLOCK_HISTORY];
     memset(d, 0, sizeof *d);
-    d->seq = ++db->dl_seq;
-    d->victim = victim->serial;
+    d->seq = ++lm->dl_seq;
+    d->victim = victim->id;
     d->ntxns = (unsigned)depth;
     for (size_t i = 0; i < depth && i < TXKV_DEADLOCK_MAX_TXNS; i++) {
         struct record *r = lock_waited_record(st[i].t);
-        d->txns[i] = st[i].t->serial;
+        d->txns[i] = st[i].t->id;
         if (r) {
             d->klens[i] = r->klen;
             memcpy(d->keys[i], r->key, r->klen < TXKV_DEADLOCK_KEY_MAX ? r->klen
@@ -54,19 +55,18 @@ static void dl_record(struct txkv_db *db, struct dl_frame *st, size_t depth,
     }
 }
 
-/* 0: no cycle through t (or another victim was chosen); TXKV_DEADLOCK: t is
- * the victim.  lm_mu held. */
-int dl_check(struct txkv_txn *t)
+int dl_check(struct lock_owner *t)
 {
-    struct txkv_db *db = t->db;
+    struct lock_mgr *lm = t->lm;
+    assert(mutex_held(&lm->mu));
     size_t cap = 16, depth = 0;
     struct dl_frame *st = malloc(cap * sizeof *st);
     int rc = 0;
     if (!st)
         return 0; /* cannot search now; we check again on the next wake-up */
-    uint64_t mark = ++db->dl_epoch;
+    uint64_t mark = ++lm->dl_epoch;
     size_t n;
-    struct txkv_txn **b = lock_blockers(t, &n);
+    struct lock_owner **b = lock_blockers(t, &n);
     st[0] = (struct dl_frame){t, malloc(n * sizeof *b + 1), n, 0};
     if (!st[0].out)
         goto out_nofree;
@@ -80,18 +80,18 @@ int dl_check(struct txkv_txn *t)
             depth--;
             continue;
         }
-        struct txkv_txn *next = f->out[f->i++];
+        struct lock_owner *next = f->out[f->i++];
         if (next == t) { /* a cycle: st[0..depth) */
-            struct txkv_txn *victim = t;
+            struct lock_owner *victim = t;
             bool resolving = false;
             for (size_t i = 0; i < depth; i++)
                 resolving |= st[i].t->victim;
             if (resolving)
                 break; /* its victim is waking up and will let go */
             for (size_t i = 0; i < depth; i++)
-                if (st[i].t->serial > victim->serial)
+                if (st[i].t->id > victim->id)
                     victim = st[i].t;
-            dl_record(db, st, depth, victim);
+            dl_record(lm, st, depth, victim);
             if (victim == t) {
                 rc = TXKV_DEADLOCK;
             } else {
@@ -104,14 +104,9 @@ int dl_check(struct txkv_txn *t)
             continue; /* seen, or not waiting: no edges out */
         next->dl_mark = mark;
         b = lock_blockers(next, &n);
-        if (depth == cap) {
-            struct dl_frame *ns = realloc(st, cap * 2 * sizeof *st);
-            if (!ns)
-                break;
-            st = ns;
-            cap *= 2;
-        }
-        struct txkv_txn **copy = malloc(n * sizeof *copy + 1);
+        if (VEC_RESERVE(st, cap, depth + 1, 16))
+            break;
+        struct lock_owner **copy = malloc(n * sizeof *copy + 1);
         if (!copy)
             break;
         memcpy(copy, b, n * sizeof *copy);
@@ -124,16 +119,16 @@ out_nofree:
     return rc;
 }
 
-size_t txkv_deadlocks(txkv_db *db, struct txkv_deadlock_info *out, size_t max)
+size_t lock_deadlocks(struct lock_mgr *lm, struct txkv_deadlock_info *out, size_t max)
 {
-    if (!db || !out)
+    if (!out)
         return 0;
-    pthread_mutex_lock(&db->lm_mu);
-    uint64_t have = db->dl_seq < TXKV_DEADLOCK_HISTORY ? db->dl_seq : TXKV_DEADLOCK_HISTORY;
+    mutex_lock(&lm->mu);
+    uint64_t have = lm->dl_seq < TXKV_DEADLOCK_HISTORY ? lm->dl_seq : TXKV_DEADLOCK_HISTORY;
     size_t n = have < max ? (size_t)have : max;
     /* the newest n, oldest first */
     for (size_t i = 0; i < n; i++)
-        out[i] = db->dl_hist[(db->dl_seq - n + i) % TXKV_DEADLOCK_HISTORY];
-    pthread_mutex_unlock(&db->lm_mu);
+        out[i] = lm->dl_hist[(lm->dl_seq - n + i) % TXKV_DEADLOCK_HISTORY];
+    mutex_unlock(&lm->mu);
     return n;
 }

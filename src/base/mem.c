@@ -1,0 +1,62 @@
+/*
+ * mem.c - the memory limit.
+ *
+ * The count covers the bytes of records (with their keys and an index
+ * share) and versions (with their values) that are linked or about to be.
+ * A commit reserves what it will add before it installs anything, so the
+ * transaction that would pass the limit fails with TXKV_FULL and nothing it
+ * wrote becomes visible.  Deletes are exempt from the check (they still
+ * count): refusing a delete because memory is full would leave no way to
+ * make room.  Frees release their bytes when they happen (after a grace
+ * period), so "deleting data makes room again" once the GC catches up, and
+ * before a reservation gives up it waits once for those frees (rcu_drain),
+ * so garbage alone never makes a database with room report TXKV_FULL.
+ */
+#include "config.h"
+
+#include "base/mem.h"
+#include "base/rcu.h"
+#include "txkv.h"
+
+void mem_init(struct mem_limit *m, size_t limit)
+{
+    atomic_init(&m->used, 0);
+    m->limit = limit;
+}
+
+bool mem_over(struct mem_limit *m, size_t bytes)
+{
+    int64_t lim = (int64_t)m->limit;
+    assert(!rcu_reading());
+    if (!lim || atomic_load_explicit(&m->used, memory_order_relaxed) + (int64_t)bytes <= lim)
+        return false;
+    rcu_drain();
+    return atomic_load_explicit(&m->used, memory_order_relaxed) + (int64_t)bytes > lim;
+}
+
+int mem_reserve(struct mem_limit *m, size_t bytes, bool exempt)
+{
+    assert(!rcu_reading());
+    for (int tries = 0;; tries++) {
+        int64_t after =
+            atomic_fetch_add_explicit(&m->used, (int64_t)bytes, memory_order_relaxed) +
+            (int64_t)bytes;
+        if (exempt || !m->limit || after <= (int64_t)m->limit)
+            return 0;
+        atomic_fetch_sub_explicit(&m->used, (int64_t)bytes, memory_order_relaxed);
+        if (tries)
+            return TXKV_FULL;
+        rcu_drain(); /* let pending frees land, then try once more */
+    }
+}
+
+void mem_release(struct mem_limit *m, size_t bytes)
+{
+    atomic_fetch_sub_explicit(&m->used, (int64_t)bytes, memory_order_relaxed);
+}
+
+uint64_t mem_used(const struct mem_limit *m)
+{
+    int64_t b = atomic_load_explicit(&m->used, memory_order_relaxed);
+    return b > 0 ? (uint64_t)b : 0;
+}

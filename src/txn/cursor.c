@@ -1,0 +1,450 @@
+/*
+ * cursor.c - ordered cursors: the snapshot's keys merged with the
+ * transaction's own pending writes.
+ *
+ * A cursor is a position (a key and whether we are on it, before it or past
+ * it) plus a batch of upcoming visible entries read from the B+tree in one
+ * RCU read-side section.  Records and the versions a transaction can see
+ * stay valid until it ends (src/gc/gc.c), so batched pointers may outlive the
+ * section.  The key the cursor is on points into a record or the
+ * transaction's arena, both stable until the transaction ends.
+ *
+ * Merge: in the cursor's direction, the next key is the nearer of the next
+ * visible B+tree entry and the next pending write of this keyspace; on a tie
+ * the pending write wins, and a pending delete hides the key.
+ *
+ * SERIALIZABLE: each batch read from the tree adds the key interval it
+ * covered (including keys it skipped as invisible, and up to the end of the
+ * keyspace when it reached it) to the transaction's range set; commit checks
+ * that nothing in those intervals changed, so a later insert into a range
+ * this transaction scanned, even an empty one, is a conflict.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "txn/txn.h"
+
+#define CURSOR_BATCH 64
+
+enum { POS_NONE, POS_ON, POS_BEFORE, POS_AFTER };
+
+/* A starting point: the keys beyond key in direction dir (+1 or -1), key
+ * itself too if incl.  key NULL: from the end of the keyspace that dir
+ * starts at. */
+struct cpos {
+    const uint8_t *key;
+    size_t klen;
+    int dir;
+    bool incl;
+};
+
+struct cent {
+    const uint8_t *key;
+    size_t klen;
+    struct version *v;
+};
+
+struct txkv_cursor {
+    struct txkv_txn *txn;
+    struct txkv_ks *ks;
+    struct txkv_cursor *next_open;
+    int pos;                   /* POS_*, relative to key */
+    const uint8_t *key;        /* record key or arena copy: valid until txn ends */
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    /* batch from the tree, in direction bdir, all beyond `key` when filled */
+    struct cent buf[CURSOR_BATCH];
+    int nbuf, bpos, bdir;      /* bdir 0: no batch */
+    bool bend;                 /* the batch reached the end of the keyspace */
+    const uint8_t *blast;      /* last tree key the batch looked at (a record's key) */
+    size_t blastlen;
+    struct btree_iter it;
+};
+
+int txkv_cursor_open(txkv_txn *t, txkv_ks *ks, txkv_cursor **cp)
+{
+    if (!cp)
+        return TXKV_INVALID;
+    *cp = NULL;
+    if (!t || (ks && ks->set != t->g->ks))
+        return TXKV_INVALID;
+    if (t->failed)
+        return TXKV_ABORTED;
+    ks = ks_or_default(t->g->ks, ks);
+    if (!ks->tree)
+        return TXKV_NOTSUP;
+    struct txkv_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return TXKV_NOMEM;
+    c->txn = t;
+    c->ks = ks;
+    c->pos = POS_NONE;
+    btree_iter_init(ks->tree, &c->it);
+    c->next_open = t->cursors;
+    t->cursors = c;
+    *cp = c;
+    return 0;
+}
+
+static void cursor_free(struct txkv_cursor *c)
+{
+    btree_iter_fini(&c->it);
+    free(c);
+}
+
+void txkv_cursor_close(txkv_cursor *c)
+{
+    if (!c)
+        return;
+    for (struct txkv_cursor **pp = &c->txn->cursors; *pp; pp = &(*pp)->next_open)
+        if (*pp == c) {
+            *pp = c->next_open;
+            break;
+        }
+    cursor_free(c);
+}
+
+void cursor_close_all(struct txkv_txn *t)
+{
+    while (t->cursors) {
+        struct txkv_cursor *c = t->cursors;
+        t->cursors = c->next_open;
+        cursor_free(c);
+    }
+}
+
+/* Is key k beyond the starting point `from`? */
+static bool beyond(const uint8_t *k, size_t kl, const struct cpos *from)
+{
+    if (!from->key)
+        return true;
+    int c = key_cmp(k, kl, from->key, from->klen) * from->dir;
+    return c > 0 || (from->incl && c == 0);
+}
+
+/* A batch's bound: a locked re-read looks no further than key (NULL: the
+ * end of the keyspace). */
+struct cbound {
+    const uint8_t *key;
+    size_t klen;
+};
+
+/* Pass 1 of a batch: walks the tree from `from` (its nodes hold the keys),
+ * collecting records and prefetching each.  Returns how many; *rcp: the
+ * iterator's last result; *passed: stopped at stop.  RCU read side. */
+static int collect(struct txkv_cursor *c, const struct cpos *from, const struct cbound *stop,
+                   struct record **cand, size_t *clen, int *rcp, bool *passed)
+{
+    int dir = from->dir, n = 0, rc;
+    struct cpos past = {stop ? stop->key : NULL, stop ? stop->klen : 0, dir, false};
+    if (!from->key)
+        rc = dir > 0 ? btree_first(&c->it) : btree_last(&c->it);
+    else
+        rc = dir > 0 ? btree_seek(&c->it, from->key, from->klen)
+                     : btree_seek_le(&c->it, from->key, from->klen);
+    *passed = false;
+    for (; rc == 0 && n < CURSOR_BATCH; rc = dir > 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
+        if (stop && stop->key && beyond(c->it.key, c->it.klen, &past)) {
+            *passed = true; /* past the range we locked */
+            break;
+        }
+        if (beyond(c->it.key, c->it.klen, from)) {
+            cand[n] = c->it.val;
+            clen[n] = c->it.klen;
+            __builtin_prefetch(cand[n]);
+            n++;
+        }
+    }
+    *rcp = rc;
+    return n;
+}
+
+/* Passes 2 and 3: loads each record's head (prefetching the version), then
+ * keeps the visible versions in the batch.  locked: a re-read under our
+ * range lock (see below).  RCU read side. */
+static void pick_visible(struct txkv_cursor *c, struct record *const *cand, const size_t *clen,
+                         int n, uint64_t rts, bool locked)
+{
+    for (int i = 0; i < n; i++)
+        __builtin_prefetch(atomic_load_explicit(&cand[i]->head, memory_order_relaxed));
+    for (int i = 0; i < n; i++) {
+        struct record *r = cand[i];
+        uint64_t ts = rts;
+        if (locked) {
+            /* Under our range lock: an optimistic commit that got past its
+             * lock check before we registered may still be installing here.
+             * Wait for it, then read at a timestamp that includes it (it
+             * publishes before it unlatches). */
+            lock_wait_unlatched(&c->txn->lk, r);
+            ts = clock_visible(c->txn->g->store);
+        }
+        struct version *v = version_visible(r, ts);
+        if (v && !v->tomb) {
+            /* the caller reads the value next: start its other lines too */
+            for (size_t off = 64; off < sizeof *v + v->vlen && off < 512; off += 64)
+                __builtin_prefetch((const char *)v + off);
+            c->buf[c->nbuf++] = (struct cent){r->key, clen[i], v};
+        }
+    }
+}
+
+/*
+ * Reads the next batch from the tree, from `from`, at read timestamp rts.
+ * stop: a re-read under a range lock, which looks no further than the
+ * locked range and waits for optimistic commits installing on what it
+ * reads (NULL: a plain read).  Three passes over a batch, so that the cache
+ * misses of different keys overlap instead of queueing one after another;
+ * every key looked at counts toward the observed range.
+ */
+static int cursor_read(struct txkv_cursor *c, const struct cpos *from, uint64_t rts,
+                       const struct cbound *stop)
+{
+    struct record *cand[CURSOR_BATCH];
+    size_t clen[CURSOR_BATCH];
+    bool passed;
+    int rc;
+    c->nbuf = c->bpos = 0;
+    c->bdir = from->dir;
+    rcu_read_enter();
+    int n = collect(c, from, stop, cand, clen, &rc, &passed);
+    pick_visible(c, cand, clen, n, rts, stop != NULL);
+    btree_iter_unpin(&c->it);
+    rcu_read_leave();
+    if (rc == TXKV_NOMEM)
+        return rc;
+    c->bend = rc == TXKV_NOTFOUND || !n;
+    c->blast = n ? cand[n - 1]->key : NULL;
+    c->blastlen = n ? clen[n - 1] : 0;
+    if (stop && (passed || rc == TXKV_NOTFOUND)) {
+        /* A locked re-read covers exactly the locked range: what lies past
+         * it is read (and locked) by the next fill. */
+        c->bend = stop->key == NULL;
+        c->blast = stop->key;
+        c->blastlen = stop->klen;
+    }
+    return 0;
+}
+
+/* Reads a batch and, under SERIALIZABLE, makes the interval it observed
+ * hold until commit: locked (pessimistic) or recorded (optimistic). */
+static int cursor_fill(struct txkv_cursor *c, const struct cpos *from)
+{
+    struct txkv_txn *t = c->txn;
+    int rc = cursor_read(c, from, txn_read_ts(t), NULL);
+    if (rc || !txn_ser_reads(t))
+        return rc;
+    /* The interval just observed: from `from` to the last key looked at,
+     * or to the end of the keyspace. */
+    struct cbound far = {c->bend ? NULL : c->blast, c->bend ? 0 : c->blastlen};
+    struct key_range kr = {from->key, far.key, from->klen, far.klen};
+    if (from->dir < 0)
+        kr = (struct key_range){far.key, from->key, far.klen, from->klen};
+    if (t->cc == TXKV_OPTIMISTIC)
+        return rset_add_range(t, c->ks, &kr);
+    /* Key-range lock on that interval, then read it again under the lock
+     * at the newest committed state: nobody can change it until we end. */
+    if ((rc = lock_range(&t->lk, c->ks, &kr)))
+        return rc == TXKV_NOMEM ? rc : txn_fail(t, rc);
+    /* far points into a record key that stays valid while t lives */
+    return cursor_read(c, from, clock_visible(t->g->store), &far);
+}
+
+/* Binary search of the sorted write set: the first entry of this keyspace
+ * beyond `from`, or NULL. */
+static struct wentry *ws_next_sorted(struct txkv_cursor *c, const struct cpos *from)
+{
+    struct txkv_txn *t = c->txn;
+    int dir = from->dir;
+    size_t lo = 0, hi = t->nsorted;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        struct wentry *w = &t->ws[t->wsorted[mid]];
+        int cmp = w->ks != c->ks ? (w->ks < c->ks ? -1 : 1)
+                  : from->key    ? key_cmp(w->key, w->klen, from->key, from->klen)
+                                 : dir;
+        bool before = cmp < 0 || (cmp == 0 && (dir > 0 ? !from->incl : from->incl));
+        if (before)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* dir > 0: lo is the first beyond; dir < 0: lo - 1 is the last beyond */
+    if (dir > 0 ? lo >= t->nsorted : lo == 0)
+        return NULL;
+    struct wentry *w = &t->ws[t->wsorted[dir > 0 ? lo : lo - 1]];
+    return w->ks == c->ks ? w : NULL;
+}
+
+/* The nearest pending write of this keyspace beyond `from`. */
+static struct wentry *ws_next(struct txkv_cursor *c, const struct cpos *from)
+{
+    struct txkv_txn *t = c->txn;
+    struct wentry *best = NULL;
+    if (!t->nws)
+        return NULL;
+    wset_sort(t);
+    if (t->sorted_valid)
+        return ws_next_sorted(c, from);
+    for (size_t i = 0; i < t->nws; i++) { /* no memory to sort: linear */
+        struct wentry *w = &t->ws[i];
+        if (w->ks != c->ks || !beyond(w->key, w->klen, from))
+            continue;
+        if (!best || key_cmp(w->key, w->klen, best->key, best->klen) * from->dir < 0)
+            best = w;
+    }
+    return best;
+}
+
+static void cursor_on(struct txkv_cursor *c, const uint8_t *key, size_t klen,
+                      const struct version *v)
+{
+    c->key = key;
+    c->klen = klen;
+    c->val = v->val;
+    c->vlen = v->vlen;
+    c->pos = POS_ON;
+}
+
+/* Moves from `from` one entry in its direction. */
+static int cursor_step(struct txkv_cursor *c, struct cpos from)
+{
+    int rc, dir = from.dir;
+    if (c->bdir != dir && (rc = cursor_fill(c, &from)))
+        return rc;
+    for (;;) {
+        /* drop batch entries not beyond from (consumed through a tie) */
+        while (c->bpos < c->nbuf && !beyond(c->buf[c->bpos].key, c->buf[c->bpos].klen, &from))
+            c->bpos++;
+        if (c->bpos >= c->nbuf && !c->bend) { /* batch used up: read on from where it stopped */
+            struct cpos on = {c->blast, c->blastlen, dir, false};
+            if ((rc = cursor_fill(c, &on)))
+                return rc;
+            continue;
+        }
+        struct cent *d = c->bpos < c->nbuf ? &c->buf[c->bpos] : NULL;
+        struct wentry *w = ws_next(c, &from);
+        if (!d && !w) {
+            c->pos = dir > 0 ? POS_AFTER : POS_BEFORE;
+            c->key = from.key; /* remember where we ran out, to come back from */
+            c->klen = from.klen;
+            return TXKV_NOTFOUND;
+        }
+        int cmp = !d ? 1 : !w ? -1 : key_cmp(d->key, d->klen, w->key, w->klen) * dir;
+        if (cmp < 0) {
+            c->bpos++;
+            cursor_on(c, d->key, d->klen, d->v);
+            return 0;
+        }
+        /* the pending write is nearer, or the same key */
+        if (cmp == 0)
+            c->bpos++;
+        if (!w->ver->tomb) {
+            cursor_on(c, w->key, w->klen, w->ver);
+            return 0;
+        }
+        /* our delete hides the key: look further */
+        from = (struct cpos){w->key, w->klen, dir, false};
+    }
+}
+
+static int cursor_check(struct txkv_cursor *c)
+{
+    if (!c)
+        return TXKV_INVALID;
+    return c->txn->failed ? TXKV_ABORTED : 0;
+}
+
+static int cursor_seek(txkv_cursor *c, const void *key, size_t klen)
+{
+    int rc = cursor_check(c);
+    if (rc)
+        return rc;
+    if (key && (klen < 1 || klen > TXKV_MAX_KEY))
+        return TXKV_INVALID;
+    const uint8_t *k = NULL;
+    if (key && !(k = arena_copy(c->txn, key, klen)))
+        return TXKV_NOMEM;
+    c->bdir = 0; /* a new position: the batch does not apply */
+    return cursor_step(c, (struct cpos){k, k ? klen : 0, +1, true});
+}
+
+static int cursor_move(struct txkv_cursor *c, int dir)
+{
+    int rc = cursor_check(c);
+    if (rc)
+        return rc;
+    switch (c->pos) {
+    case POS_NONE: /* unpositioned: next starts at the first key, prev at the last */
+        c->bdir = 0;
+        return cursor_step(c, (struct cpos){NULL, 0, dir, true});
+    case POS_AFTER:
+    case POS_BEFORE:
+        if (dir == (c->pos == POS_AFTER ? +1 : -1))
+            return TXKV_NOTFOUND;
+        c->bdir = 0;
+        return cursor_step(c, (struct cpos){c->key, c->klen, dir, c->key != NULL});
+    default:
+        return cursor_step(c, (struct cpos){c->key, c->klen, dir, false});
+    }
+}
+
+static int cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val,
+                      size_t *vlen)
+{
+    int rc = cursor_check(c);
+    if (rc)
+        return rc;
+    if (c->pos != POS_ON)
+        return TXKV_NOTFOUND;
+    if (key)
+        *key = c->key;
+    if (klen)
+        *klen = c->klen;
+    if (val)
+        *val = c->val;
+    if (vlen)
+        *vlen = c->vlen;
+    return 0;
+}
+
+/* The public entry points, each inside txn_enter/txn_leave (debug builds). */
+
+int txkv_cursor_seek(txkv_cursor *c, const void *key, size_t klen)
+{
+    struct txkv_txn *t = c ? c->txn : NULL;
+    txn_enter(t);
+    int rc = cursor_seek(c, key, klen);
+    txn_leave(t);
+    return rc;
+}
+
+int txkv_cursor_next(txkv_cursor *c)
+{
+    struct txkv_txn *t = c ? c->txn : NULL;
+    txn_enter(t);
+    int rc = cursor_move(c, +1);
+    txn_leave(t);
+    return rc;
+}
+
+int txkv_cursor_prev(txkv_cursor *c)
+{
+    struct txkv_txn *t = c ? c->txn : NULL;
+    txn_enter(t);
+    int rc = cursor_move(c, -1);
+    txn_leave(t);
+    return rc;
+}
+
+int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val,
+                    size_t *vlen)
+{
+    struct txkv_txn *t = c ? c->txn : NULL;
+    txn_enter(t);
+    int rc = cursor_get(c, key, klen, val, vlen);
+    txn_leave(t);
+    return rc;
+}

@@ -1,0 +1,334 @@
+/*
+ * rwset.c - gets, puts and deletes: the write set (buffered new versions),
+ * the read set and range set that SERIALIZABLE commits validate, and the
+ * pessimistic locking each access takes.
+ *
+ * Writes are buffered: each put allocates its new version at once (so the
+ * commit only links), keyed in a per-transaction open-addressing map; a
+ * transaction reads its own writes first.  Pessimistic writes (and
+ * get_for_update, and SERIALIZABLE pessimistic reads) lock the key at the
+ * access (src/lock/); optimistic ones record what commit must validate.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "txn/txn.h"
+
+/* ---- write set -------------------------------------------------------- */
+
+static size_t wmap_slot(size_t cap, uint64_t hv)
+{
+    return (size_t)(hv ^ (hv >> 29)) & (cap - 1);
+}
+
+struct wentry *wset_find(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                         uint64_t hv)
+{
+    if (!t->nws)
+        return NULL;
+    for (size_t i = wmap_slot(t->wmap_cap, hv);; i = (i + 1) & (t->wmap_cap - 1)) {
+        uint32_t x = t->wmap[i];
+        if (!x)
+            return NULL;
+        struct wentry *w = &t->ws[x - 1];
+        if (w->hv == hv && w->ks == ks && w->klen == klen && memcmp(w->key, key, klen) == 0)
+            return w;
+    }
+}
+
+/* Room for one more entry, the map at most half full. */
+static int wset_grow(struct txkv_txn *t)
+{
+    if (VEC_RESERVE(t->ws, t->capws, t->nws + 1, 16))
+        return TXKV_NOMEM;
+    if ((t->nws + 1) * 2 > t->wmap_cap) {
+        size_t cap = t->wmap_cap ? t->wmap_cap * 2 : 32;
+        uint32_t *m = calloc(cap, sizeof *m);
+        if (!m)
+            return TXKV_NOMEM;
+        for (size_t j = 0; j < t->nws; j++) {
+            size_t i = wmap_slot(cap, t->ws[j].hv);
+            while (m[i])
+                i = (i + 1) & (cap - 1);
+            m[i] = (uint32_t)j + 1;
+        }
+        free(t->wmap);
+        t->wmap = m;
+        t->wmap_cap = cap;
+    }
+    return 0;
+}
+
+static void wmap_add(struct txkv_txn *t, size_t idx)
+{
+    size_t i = wmap_slot(t->wmap_cap, t->ws[idx].hv);
+    while (t->wmap[i])
+        i = (i + 1) & (t->wmap_cap - 1);
+    t->wmap[i] = (uint32_t)idx + 1;
+}
+
+static int ws_cmp(const struct txkv_txn *t, uint32_t a, uint32_t b)
+{
+    const struct wentry *x = &t->ws[a], *y = &t->ws[b];
+    if (x->ks != y->ks)
+        return x->ks < y->ks ? -1 : 1;
+    return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* Sorts the write set's indices by (keyspace, key) for cursors: an
+ * insertion sort of the whole set, redone only after a write added a key
+ * (write sets that cursors merge are small; the sort is adaptive, so a set
+ * that grew in key order costs one pass). */
+void wset_sort(struct txkv_txn *t)
+{
+    if (t->sorted_valid)
+        return;
+    if (VEC_RESERVE(t->wsorted, t->capsorted, t->nws ? t->nws : 1, 16))
+        return; /* cursors then fall back to a linear scan, see cursor.c */
+    uint32_t *s = t->wsorted;
+    for (size_t i = 0; i < t->nws; i++) {
+        uint32_t x = (uint32_t)i;
+        size_t j = i;
+        while (j > 0 && ws_cmp(t, s[j - 1], x) > 0) {
+            s[j] = s[j - 1];
+            j--;
+        }
+        s[j] = x;
+    }
+    t->nsorted = t->nws;
+    t->sorted_valid = true;
+}
+
+static int check_key(const void *key, size_t klen)
+{
+    return key && klen >= 1 && klen <= TXKV_MAX_KEY ? 0 : TXKV_INVALID;
+}
+
+/* Checks the arguments common to every access; 0, or the code to return. */
+static int access_check(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen)
+{
+    if (!t)
+        return TXKV_INVALID;
+    if (t->failed)
+        return TXKV_ABORTED;
+    if (check_key(key, klen) || (ks && ks->set != t->g->ks))
+        return TXKV_INVALID;
+    return 0;
+}
+
+/* Pessimistic: lock key (mode) and, at SNAPSHOT, fail if it was committed
+ * after our snapshot (first updater wins).  *recp: the locked record. */
+static int txn_lock(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                    uint64_t hv, int mode, struct record **recp)
+{
+    int rc = lock_key(&t->lk, ks, key, klen, hv, mode, recp);
+    if (rc == TXKV_NOMEM)
+        return rc;
+    if (rc)
+        return txn_fail(t, rc);
+    if (mode == LOCK_X && t->isolation == TXKV_SNAPSHOT) {
+        struct version *v = atomic_load_explicit(&(*recp)->head, memory_order_acquire);
+        if (v && v->ts > t->begin_ts)
+            return txn_fail(t, TXKV_CONFLICT);
+    }
+    return 0;
+}
+
+/* A second write of a key t already wrote: replace the buffered version. */
+static void wentry_replace(struct txkv_txn *t, struct wentry *w, struct version *v)
+{
+    t->wbytes -= version_bytes(w->ver->vlen);
+    /* A get may have returned a pointer into the old value: keep it. */
+    atomic_store_explicit(&w->ver->next, t->superseded, memory_order_relaxed);
+    t->superseded = w->ver;
+    w->ver = v;
+    t->wbytes += version_bytes(v->vlen);
+}
+
+/* A first write of key: a new write-set entry.  locked: the record a
+ * pessimistic transaction locked for it (NULL: resolved at commit). */
+static int wentry_add(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                      uint64_t hv, struct version *v, struct record *locked)
+{
+    const uint8_t *kc;
+    if (wset_grow(t) || !(kc = arena_copy(t, key, klen)))
+        return TXKV_NOMEM;
+    struct wentry *w = &t->ws[t->nws];
+    *w = (struct wentry){.ks = ks, .rec = locked, .hv = hv, .key = kc, .klen = (uint32_t)klen,
+                         .ver = v};
+    wmap_add(t, t->nws++);
+    t->sorted_valid = false;
+    t->wbytes += version_bytes(v->vlen) + record_bytes(klen);
+    return 0;
+}
+
+static int txn_write(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                     const void *val, size_t vlen, bool tomb)
+{
+    int rc = access_check(t, ks, key, klen);
+    if (rc)
+        return rc;
+    if ((!val && vlen) || vlen > TXKV_MAX_VALUE)
+        return TXKV_INVALID;
+    if (t->flags & TXKV_RDONLY)
+        return TXKV_READONLY;
+    struct txn_global *g = t->g;
+    ks = ks_or_default(g->ks, ks);
+    /* A transaction that alone would pass the limit fails now, not at commit. */
+    if (!tomb && mem_over(&g->store->mem, t->wbytes + version_bytes(vlen)))
+        return txn_fail(t, TXKV_FULL);
+    struct version *v = version_new(g->store, val, vlen, tomb);
+    if (!v)
+        return TXKV_NOMEM;
+    uint64_t hv = ks_hash(ks, key, klen);
+    struct wentry *w = wset_find(t, ks, key, klen, hv);
+    if (w) {
+        wentry_replace(t, w, v);
+        return 0;
+    }
+    struct record *locked = NULL;
+    if (t->cc == TXKV_PESSIMISTIC)
+        rc = txn_lock(t, ks, key, klen, hv, LOCK_X, &locked);
+    if (rc || (rc = wentry_add(t, ks, key, klen, hv, v, locked)) != 0) {
+        version_free_now(v);
+        return rc;
+    }
+    return 0;
+}
+
+int txkv_put(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    txn_enter(t);
+    int rc = txn_write(t, ks, key, klen, val, vlen, false);
+    txn_leave(t);
+    return rc;
+}
+
+int txkv_del(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen)
+{
+    txn_enter(t);
+    int rc = txn_write(t, ks, key, klen, NULL, 0, true);
+    txn_leave(t);
+    return rc;
+}
+
+/* ---- read set --------------------------------------------------------- */
+
+static int rset_add(struct txkv_txn *t, struct txkv_ks *ks, struct record *r, const void *key,
+                    size_t klen, uint64_t hv, uint64_t read_ts)
+{
+    if (VEC_RESERVE(t->rs, t->caprs, t->nrs + 1, 32))
+        return TXKV_NOMEM;
+    struct rentry *e = &t->rs[t->nrs];
+    *e = (struct rentry){.ks = ks, .rec = r, .klen = (uint32_t)klen, .hv = hv, .read_ts = read_ts};
+    if (!r && !(e->key = arena_copy(t, key, klen)))
+        return TXKV_NOMEM;
+    t->nrs++;
+    return 0;
+}
+
+int rset_add_range(struct txkv_txn *t, struct txkv_ks *ks, const struct key_range *kr)
+{
+    if (VEC_RESERVE(t->ranges, t->capranges, t->nranges + 1, 8))
+        return TXKV_NOMEM;
+    struct rangeentry *e = &t->ranges[t->nranges];
+    e->ks = ks;
+    e->lo = kr->lo ? arena_copy(t, kr->lo, kr->lolen) : NULL;
+    e->hi = kr->hi ? arena_copy(t, kr->hi, kr->hilen) : NULL;
+    e->lolen = (uint32_t)kr->lolen;
+    e->hilen = (uint32_t)kr->hilen;
+    e->read_ts = t->begin_ts;
+    if ((kr->lo && !e->lo) || (kr->hi && !e->hi))
+        return TXKV_NOMEM;
+    t->nranges++;
+    return 0;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static int found(const struct version *v, const void **val, size_t *vlen)
+{
+    if (!v || v->tomb)
+        return TXKV_NOTFOUND;
+    if (val)
+        *val = v->val;
+    if (vlen)
+        *vlen = v->vlen;
+    return 0;
+}
+
+/* Two-phase locking: read under the lock.  SERIALIZABLE reads the newest
+ * committed version (the lock keeps it the newest); SNAPSHOT reads its
+ * snapshot, which txn_lock checked is still the newest. */
+static int read_locked(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                       uint64_t hv, bool for_update, const struct version **vp)
+{
+    struct record *r;
+    int rc = txn_lock(t, ks, key, klen, hv, for_update ? LOCK_X : LOCK_S, &r);
+    if (rc)
+        return rc;
+    uint64_t rts = t->isolation == TXKV_SNAPSHOT ? t->begin_ts : clock_visible(t->g->store);
+    rcu_read_enter();
+    *vp = version_visible(r, rts);
+    rcu_read_leave();
+    return 0;
+}
+
+/* An unlocked read at t's read timestamp; records it in the read set when
+ * commit must validate it. */
+static int read_snapshot(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                         uint64_t hv, bool for_update, const struct version **vp)
+{
+    uint64_t rts = txn_read_ts(t);
+    rcu_read_enter();
+    struct record *r = ks_lookup(ks, key, klen, hv);
+    *vp = r ? version_visible(r, rts) : NULL;
+    rcu_read_leave();
+    /* Reads that must still hold at commit: all of them under SERIALIZABLE
+     * (unless declared read-only), and get_for_update at every level.
+     * *vp stays valid until t ends: it is visible at t's pin or later. */
+    if (for_update || txn_ser_reads(t))
+        return rset_add(t, ks, r, key, klen, hv, rts);
+    return 0;
+}
+
+static int txn_read(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                    const void **val, size_t *vlen, bool for_update)
+{
+    int rc = access_check(t, ks, key, klen);
+    if (rc)
+        return rc;
+    if (for_update && (t->flags & TXKV_RDONLY))
+        return TXKV_READONLY;
+    ks = ks_or_default(t->g->ks, ks);
+    uint64_t hv = ks_hash(ks, key, klen);
+    struct wentry *w = wset_find(t, ks, key, klen, hv);
+    if (w) /* read your own writes */
+        return found(w->ver, val, vlen);
+    const struct version *v;
+    if (t->cc == TXKV_PESSIMISTIC && (for_update || txn_ser_reads(t)))
+        rc = read_locked(t, ks, key, klen, hv, for_update, &v);
+    else
+        rc = read_snapshot(t, ks, key, klen, hv, for_update, &v);
+    return rc ? rc : found(v, val, vlen);
+}
+
+int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val,
+             size_t *vlen)
+{
+    txn_enter(t);
+    int rc = txn_read(t, ks, key, klen, val, vlen, false);
+    txn_leave(t);
+    return rc;
+}
+
+int txkv_get_for_update(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen,
+                        const void **val, size_t *vlen)
+{
+    txn_enter(t);
+    int rc = txn_read(t, ks, key, klen, val, vlen, true);
+    txn_leave(t);
+    return rc;
+}

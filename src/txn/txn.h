@@ -1,0 +1,189 @@
+/*
+ * txn.h - the transaction layer: transaction objects, their read, write and
+ * range sets, the one commit path of both schemes, cursors.
+ *
+ * Layer: txn (base <- index <- record <- lock <- gc <- txn <- db).  It is
+ * the only layer that knows struct txkv_txn; db.c embeds its database-wide
+ * part, struct txn_global, and calls txn_* for the public functions that
+ * take a txkv_db.  src/txn/README gives the rules (MVCC, commit, isolation).
+ *
+ * Concurrency: a transaction is used by one thread at a time (any thread).
+ * Debug builds assert it (txn_enter/txn_leave around every public entry).
+ */
+#ifndef TXKV_TXN_TXN_H
+#define TXKV_TXN_TXN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gc/gc.h"
+#include "lock/lock.h"
+#include "record/keyspace.h"
+#include "record/record.h"
+#include "txkv.h"
+
+/* The database-wide part of the transaction layer (in struct txkv_db). */
+struct txn_global {
+    struct record_store *store;
+    struct ks_set *ks;
+    struct lock_mgr *lm;
+    struct gc *gc;
+    struct txkv_txn *_Atomic txns; /* every transaction object, push-only */
+    _Atomic uint64_t next_id;      /* txkv_txn_id / lock owner ids */
+    uint64_t db_id;                /* unique per open, for thread-local hints */
+    int isolation, cc;             /* defaults */
+    uint64_t lock_timeout_us;
+    bool skip_validation;          /* tests only: txn_test_skip_validation */
+};
+
+/* A buffered write: key -> new version (tomb for a delete). */
+struct wentry {
+    struct txkv_ks *ks;
+    struct record *rec;             /* resolved at commit (pessimistic: at the write) */
+    uint64_t hv;
+    const uint8_t *key;             /* copy in the txn arena */
+    uint32_t klen;
+    bool latched;                   /* commit holds rec's latch */
+    bool made;                      /* commit created rec (empty until installed) */
+    struct version *ver;            /* allocated at put, linked at commit */
+};
+
+/* A read that must still hold at commit: key's newest version ts <= read_ts. */
+struct rentry {
+    struct txkv_ks *ks;
+    struct record *rec;             /* NULL: the key had no record */
+    const uint8_t *key;             /* arena copy when rec is NULL */
+    uint32_t klen;
+    uint64_t hv;
+    uint64_t read_ts;
+};
+
+/* A scanned key range that must be unchanged at commit (SERIALIZABLE). */
+struct rangeentry {
+    struct txkv_ks *ks;
+    const uint8_t *lo, *hi;         /* arena copies; NULL = unbounded */
+    uint32_t lolen, hilen;
+    uint64_t read_ts;
+};
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    uint8_t data[];
+};
+
+/*
+ * A transaction object.  The objects are owned by the database, kept on
+ * g->txns for its whole life and reused, so the GC can read every pin
+ * without a lock and without the object ever vanishing.  The first cache
+ * line holds what other threads read (pin, in_use, counters); the rest is
+ * touched only by the thread that uses the transaction at the moment.
+ */
+struct txkv_txn {
+    struct gc_pin pin;              /* registered with the GC once */
+    _Atomic int in_use;
+    _Atomic uint64_t begin_ns;      /* now_ns() at begin, for stats */
+    struct txkv_txn *all_next;      /* g->txns, immutable once linked */
+    /* per-object counters, summed by txkv_stats */
+    _Atomic uint64_t n_commits, n_conflict, n_full, n_user, n_since_horizon, n_deadlock,
+        n_timeout;
+
+    struct txn_global *g __attribute__((aligned(64)));
+    uint64_t begin_ts;
+    int isolation, cc;
+    unsigned flags;
+    int failed;                     /* 0, or the code that failed the txn */
+#ifndef NDEBUG
+    _Atomic uintptr_t user;         /* the thread inside a call on it (debug) */
+#endif
+
+    struct wentry *ws;
+    size_t nws, capws;
+    uint32_t *wmap;                 /* open addressing: index+1 into ws, 0 = empty */
+    size_t wmap_cap;
+    uint32_t *wsorted;              /* ws indices by (ks, key), for cursors */
+    size_t nsorted, capsorted;
+    bool sorted_valid;
+    size_t wbytes;                  /* bytes the writes will add when installed */
+
+    struct rentry *rs;
+    size_t nrs, caprs;
+    struct rangeentry *ranges;
+    size_t nranges, capranges;
+
+    struct lock_owner lk;           /* pessimistic locks (src/lock/) */
+
+    struct arena_chunk *arena;
+    struct version *superseded;     /* own writes replaced by later ones: a get may
+                                       still point into them, freed at the end */
+    struct txkv_cursor *cursors;    /* open cursors, closed with the txn */
+};
+
+/* ---- for db.c ------------------------------------------------------------ */
+
+void txn_global_init(struct txn_global *g, const txkv_options *o, uint64_t db_id);
+/* Aborts transactions still open (a caller bug txkv_close tolerates). */
+void txn_abort_open(struct txn_global *g);
+/* Frees every transaction object (close: none in use). */
+void txn_global_fini(struct txn_global *g);
+int txn_begin(struct txn_global *g, const txkv_txn_options *o, struct txkv_txn **txnp);
+int txn_run(struct txn_global *g, const txkv_txn_options *o, int (*fn)(txkv_txn *, void *),
+            void *arg, int max_tries);
+/* Adds the transaction counters and active-transaction figures to st. */
+void txn_stats(struct txn_global *g, struct txkv_stats *st);
+
+/* ---- inside src/txn/ ----------------------------------------------------- */
+
+/* The timestamp t reads at now. */
+static inline uint64_t txn_read_ts(struct txkv_txn *t)
+{
+    if (t->isolation == TXKV_READ_COMMITTED)
+        return clock_visible(t->g->store);
+    return t->begin_ts;
+}
+
+/* Reads that validate (or lock) under SERIALIZABLE: all but read-only ones. */
+static inline bool txn_ser_reads(const struct txkv_txn *t)
+{
+    return t->isolation == TXKV_SERIALIZABLE && !(t->flags & TXKV_RDONLY);
+}
+
+/* The latch token of t's commits and lock waits. */
+static inline uintptr_t txn_token(const struct txkv_txn *t)
+{
+    return (uintptr_t)t;
+}
+
+/* n bytes (8-aligned) that live until t ends; NULL if out of memory. */
+void *arena_alloc(struct txkv_txn *t, size_t n);
+const uint8_t *arena_copy(struct txkv_txn *t, const void *p, size_t n);
+/* Fails t with rc (counted) and releases its locks; returns rc. */
+int txn_fail(struct txkv_txn *t, int rc);
+/* t's buffered write of key, or NULL. */
+struct wentry *wset_find(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                         uint64_t hv);
+/* Sorts the write set by (keyspace, key) into t->wsorted, if it can. */
+void wset_sort(struct txkv_txn *t);
+/* Adds a scanned range to the read set (optimistic SERIALIZABLE). */
+int rset_add_range(struct txkv_txn *t, struct txkv_ks *ks, const struct key_range *kr);
+/* Hands a record made only for a lock to the GC (lock_release_all's callback). */
+void txn_record_empty(struct record *r, void *arg);
+
+/* commit.c: latch, timestamp, validate, install, publish (both schemes). */
+int txn_commit_writes(struct txkv_txn *t);
+
+/* cursor.c */
+void cursor_close_all(struct txkv_txn *t);
+
+/* Debug builds: one thread at a time inside calls on t. */
+#ifndef NDEBUG
+void txn_enter(struct txkv_txn *t);
+void txn_leave(struct txkv_txn *t);
+#else
+#define txn_enter(t) ((void)(t))
+#define txn_leave(t) ((void)(t))
+#endif
+
+#endif /* TXKV_TXN_TXN_H */
