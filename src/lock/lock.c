@@ -265,13 +265,12 @@ static int wait_grant(struct lock_owner *o)
 }
 
 /* Resolves key to its live record and takes mu; returns with mu held. */
-static int lock_resolve(struct lock_owner *o, struct txkv_ks *ks, const void *key, size_t klen,
-                        uint64_t hv, struct record **recp)
+static int lock_resolve(struct lock_owner *o, const struct kref *k, struct record **recp)
 {
     for (;;) {
         bool made;
         /* exempt from the limit: a lock must be takeable to make room */
-        int rc = ks_resolve(ks, key, klen, hv, true, recp, &made);
+        int rc = ks_resolve(k, true, recp, &made);
         if (rc)
             return rc;
         mutex_lock(&o->lm->mu);
@@ -310,13 +309,12 @@ static void grant(struct lock_owner *o, struct record *r, struct lockreq *q, int
         atomic_fetch_add(&r->plock, 1);
 }
 
-int lock_key(struct lock_owner *o, struct txkv_ks *ks, const void *key, size_t klen, uint64_t hv,
-             int mode, struct record **recp)
+int lock_key(struct lock_owner *o, const struct kref *k, int mode, struct record **recp)
 {
     struct lock_mgr *lm = o->lm;
     struct record *r;
     assert(!rcu_reading() && (mode == LOCK_S || mode == LOCK_X));
-    int rc = lock_resolve(o, ks, key, klen, hv, &r);
+    int rc = lock_resolve(o, k, &r);
     if (rc)
         return rc;
     /* A record that has (or may get) locks stays out of the GC's reach:

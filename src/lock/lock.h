@@ -89,8 +89,7 @@ void lock_owner_fini(struct lock_owner *o);
  * 0, TXKV_DEADLOCK, TXKV_LOCK_TIMEOUT, TXKV_FULL or TXKV_NOMEM.  On
  * DEADLOCK and LOCK_TIMEOUT the caller fails its transaction.
  */
-int lock_key(struct lock_owner *o, struct txkv_ks *ks, const void *key, size_t klen, uint64_t hv,
-             int mode, struct record **recp);
+int lock_key(struct lock_owner *o, const struct kref *k, int mode, struct record **recp);
 
 /* A key range of a keyspace; NULL bounds are unbounded, both ends inclusive. */
 struct key_range {

@@ -202,24 +202,24 @@ static int ks_insert(struct txkv_ks *ks, struct record *nr, uint64_t hv, struct 
     }
 }
 
-int ks_resolve(struct txkv_ks *ks, const void *key, size_t klen, uint64_t hv, bool exempt,
-               struct record **recp, bool *made)
+int ks_resolve(const struct kref *k, bool exempt, struct record **recp, bool *made)
 {
+    struct txkv_ks *ks = k->ks;
     struct record_store *s = ks->store;
-    size_t bytes = record_bytes(klen);
+    size_t bytes = record_bytes(k->klen);
     int rc;
     *made = false;
     /* Reserve for a record before we know whether we create one. */
     if ((rc = mem_reserve(&s->mem, bytes, exempt)))
         return rc;
     /* Created latched: nobody writes it before it is in every index. */
-    struct record *nr = record_new(ks, key, klen, LATCH_CREATOR);
+    struct record *nr = record_new(ks, k->key, k->klen, LATCH_CREATOR);
     if (!nr) {
         mem_release(&s->mem, bytes);
         return TXKV_NOMEM;
     }
     rcu_read_enter();
-    rc = ks_insert(ks, nr, hv, recp, made);
+    rc = ks_insert(ks, nr, k->hv, recp, made);
     rcu_read_leave();
     if (!*made) {
         mem_release(&s->mem, bytes);

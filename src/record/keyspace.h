@@ -67,6 +67,15 @@ static inline struct txkv_ks *ks_or_default(struct ks_set *set, struct txkv_ks *
     return ks ? ks : set->def;
 }
 
+/* A key of a keyspace with its hash (ks_hash): what a point operation
+ * carries from layer to layer. */
+struct kref {
+    struct txkv_ks *ks;
+    const void *key;
+    size_t klen;
+    uint64_t hv;
+};
+
 /* The key's hash: the hash index's own where there is one (one hash per
  * key, computed once per operation).  Pure; any context. */
 uint64_t ks_hash(const struct txkv_ks *ks, const void *key, size_t klen);
@@ -82,8 +91,7 @@ struct record *ks_lookup(struct txkv_ks *ks, const void *key, size_t klen, uint6
  * whether this call created it.  0, TXKV_FULL or TXKV_NOMEM.  Outside any
  * RCU read-side section.
  */
-int ks_resolve(struct txkv_ks *ks, const void *key, size_t klen, uint64_t hv, bool exempt,
-               struct record **recp, bool *made);
+int ks_resolve(const struct kref *k, bool exempt, struct record **recp, bool *made);
 
 /*
  * Calls fn(r, arg) for every record in ks's indexes (through the hash index

@@ -69,7 +69,8 @@ static int resolve_write_set(struct txkv_txn *t)
         struct wentry *w = &t->ws[i];
         if (w->rec)
             continue;
-        int rc = ks_resolve(w->ks, w->key, w->klen, w->hv, w->ver->tomb, &w->rec, &w->made);
+        struct kref k = {w->ks, w->key, w->klen, w->hv};
+        int rc = ks_resolve(&k, w->ver->tomb, &w->rec, &w->made);
         if (rc)
             return rc;
     }

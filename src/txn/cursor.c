@@ -132,46 +132,54 @@ struct cbound {
     size_t klen;
 };
 
+/* The records a batch looked at, in order. */
+struct cands {
+    struct record *rec[CURSOR_BATCH];
+    size_t klen[CURSOR_BATCH];
+    int n;
+    int rc;      /* the iterator's last result */
+    bool passed; /* stopped at the bound */
+};
+
 /* Pass 1 of a batch: walks the tree from `from` (its nodes hold the keys),
- * collecting records and prefetching each.  Returns how many; *rcp: the
- * iterator's last result; *passed: stopped at stop.  RCU read side. */
-static int collect(struct txkv_cursor *c, const struct cpos *from, const struct cbound *stop,
-                   struct record **cand, size_t *clen, int *rcp, bool *passed)
+ * collecting records and prefetching each.  RCU read side. */
+static void collect(struct txkv_cursor *c, const struct cpos *from, const struct cbound *stop,
+                    struct cands *cs)
 {
-    int dir = from->dir, n = 0, rc;
+    int dir = from->dir, rc;
     struct cpos past = {stop ? stop->key : NULL, stop ? stop->klen : 0, dir, false};
     if (!from->key)
         rc = dir > 0 ? btree_first(&c->it) : btree_last(&c->it);
     else
         rc = dir > 0 ? btree_seek(&c->it, from->key, from->klen)
                      : btree_seek_le(&c->it, from->key, from->klen);
-    *passed = false;
-    for (; rc == 0 && n < CURSOR_BATCH; rc = dir > 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
+    cs->n = 0;
+    cs->passed = false;
+    for (; rc == 0 && cs->n < CURSOR_BATCH;
+         rc = dir > 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
         if (stop && stop->key && beyond(c->it.key, c->it.klen, &past)) {
-            *passed = true; /* past the range we locked */
+            cs->passed = true; /* past the range we locked */
             break;
         }
         if (beyond(c->it.key, c->it.klen, from)) {
-            cand[n] = c->it.val;
-            clen[n] = c->it.klen;
-            __builtin_prefetch(cand[n]);
-            n++;
+            cs->rec[cs->n] = c->it.val;
+            cs->klen[cs->n] = c->it.klen;
+            __builtin_prefetch(cs->rec[cs->n]);
+            cs->n++;
         }
     }
-    *rcp = rc;
-    return n;
+    cs->rc = rc;
 }
 
 /* Passes 2 and 3: loads each record's head (prefetching the version), then
  * keeps the visible versions in the batch.  locked: a re-read under our
  * range lock (see below).  RCU read side. */
-static void pick_visible(struct txkv_cursor *c, struct record *const *cand, const size_t *clen,
-                         int n, uint64_t rts, bool locked)
+static void pick_visible(struct txkv_cursor *c, const struct cands *cs, uint64_t rts, bool locked)
 {
-    for (int i = 0; i < n; i++)
-        __builtin_prefetch(atomic_load_explicit(&cand[i]->head, memory_order_relaxed));
-    for (int i = 0; i < n; i++) {
-        struct record *r = cand[i];
+    for (int i = 0; i < cs->n; i++)
+        __builtin_prefetch(atomic_load_explicit(&cs->rec[i]->head, memory_order_relaxed));
+    for (int i = 0; i < cs->n; i++) {
+        struct record *r = cs->rec[i];
         uint64_t ts = rts;
         if (locked) {
             /* Under our range lock: an optimistic commit that got past its
@@ -186,7 +194,7 @@ static void pick_visible(struct txkv_cursor *c, struct record *const *cand, cons
             /* the caller reads the value next: start its other lines too */
             for (size_t off = 64; off < sizeof *v + v->vlen && off < 512; off += 64)
                 __builtin_prefetch((const char *)v + off);
-            c->buf[c->nbuf++] = (struct cent){r->key, clen[i], v};
+            c->buf[c->nbuf++] = (struct cent){r->key, cs->klen[i], v};
         }
     }
 }
@@ -202,23 +210,21 @@ static void pick_visible(struct txkv_cursor *c, struct record *const *cand, cons
 static int cursor_read(struct txkv_cursor *c, const struct cpos *from, uint64_t rts,
                        const struct cbound *stop)
 {
-    struct record *cand[CURSOR_BATCH];
-    size_t clen[CURSOR_BATCH];
-    bool passed;
-    int rc;
+    struct cands cs;
     c->nbuf = c->bpos = 0;
     c->bdir = from->dir;
     rcu_read_enter();
-    int n = collect(c, from, stop, cand, clen, &rc, &passed);
-    pick_visible(c, cand, clen, n, rts, stop != NULL);
+    collect(c, from, stop, &cs);
+    pick_visible(c, &cs, rts, stop != NULL);
     btree_iter_unpin(&c->it);
     rcu_read_leave();
-    if (rc == TXKV_NOMEM)
-        return rc;
-    c->bend = rc == TXKV_NOTFOUND || !n;
-    c->blast = n ? cand[n - 1]->key : NULL;
-    c->blastlen = n ? clen[n - 1] : 0;
-    if (stop && (passed || rc == TXKV_NOTFOUND)) {
+    if (cs.rc == TXKV_NOMEM)
+        return cs.rc;
+    int n = cs.n;
+    c->bend = cs.rc == TXKV_NOTFOUND || !n;
+    c->blast = n ? cs.rec[n - 1]->key : NULL;
+    c->blastlen = n ? cs.klen[n - 1] : 0;
+    if (stop && (cs.passed || cs.rc == TXKV_NOTFOUND)) {
         /* A locked re-read covers exactly the locked range: what lies past
          * it is read (and locked) by the next fill. */
         c->bend = stop->key == NULL;

@@ -23,17 +23,18 @@ static size_t wmap_slot(size_t cap, uint64_t hv)
     return (size_t)(hv ^ (hv >> 29)) & (cap - 1);
 }
 
-struct wentry *wset_find(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                         uint64_t hv)
+/* t's buffered write of k, or NULL. */
+static struct wentry *wset_find(struct txkv_txn *t, const struct kref *k)
 {
     if (!t->nws)
         return NULL;
-    for (size_t i = wmap_slot(t->wmap_cap, hv);; i = (i + 1) & (t->wmap_cap - 1)) {
+    for (size_t i = wmap_slot(t->wmap_cap, k->hv);; i = (i + 1) & (t->wmap_cap - 1)) {
         uint32_t x = t->wmap[i];
         if (!x)
             return NULL;
         struct wentry *w = &t->ws[x - 1];
-        if (w->hv == hv && w->ks == ks && w->klen == klen && memcmp(w->key, key, klen) == 0)
+        if (w->hv == k->hv && w->ks == k->ks && w->klen == k->klen &&
+            memcmp(w->key, k->key, k->klen) == 0)
             return w;
     }
 }
@@ -106,8 +107,10 @@ static int check_key(const void *key, size_t klen)
     return key && klen >= 1 && klen <= TXKV_MAX_KEY ? 0 : TXKV_INVALID;
 }
 
-/* Checks the arguments common to every access; 0, or the code to return. */
-static int access_check(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen)
+/* Checks the arguments common to every access and fills *k (the default
+ * keyspace for NULL, the key's hash); 0, or the code to return. */
+static int access_prepare(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                          struct kref *k)
 {
     if (!t)
         return TXKV_INVALID;
@@ -115,15 +118,18 @@ static int access_check(struct txkv_txn *t, struct txkv_ks *ks, const void *key,
         return TXKV_ABORTED;
     if (check_key(key, klen) || (ks && ks->set != t->g->ks))
         return TXKV_INVALID;
+    k->ks = ks_or_default(t->g->ks, ks);
+    k->key = key;
+    k->klen = klen;
+    k->hv = ks_hash(k->ks, key, klen);
     return 0;
 }
 
 /* Pessimistic: lock key (mode) and, at SNAPSHOT, fail if it was committed
  * after our snapshot (first updater wins).  *recp: the locked record. */
-static int txn_lock(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                    uint64_t hv, int mode, struct record **recp)
+static int txn_lock(struct txkv_txn *t, const struct kref *k, int mode, struct record **recp)
 {
-    int rc = lock_key(&t->lk, ks, key, klen, hv, mode, recp);
+    int rc = lock_key(&t->lk, k, mode, recp);
     if (rc == TXKV_NOMEM)
         return rc;
     if (rc)
@@ -149,49 +155,46 @@ static void wentry_replace(struct txkv_txn *t, struct wentry *w, struct version 
 
 /* A first write of key: a new write-set entry.  locked: the record a
  * pessimistic transaction locked for it (NULL: resolved at commit). */
-static int wentry_add(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                      uint64_t hv, struct version *v, struct record *locked)
+static int wentry_add(struct txkv_txn *t, const struct kref *k, struct version *v,
+                      struct record *locked)
 {
     const uint8_t *kc;
-    if (wset_grow(t) || !(kc = arena_copy(t, key, klen)))
+    if (wset_grow(t) || !(kc = arena_copy(t, k->key, k->klen)))
         return TXKV_NOMEM;
     struct wentry *w = &t->ws[t->nws];
-    *w = (struct wentry){.ks = ks, .rec = locked, .hv = hv, .key = kc, .klen = (uint32_t)klen,
-                         .ver = v};
+    *w = (struct wentry){.ks = k->ks, .rec = locked, .hv = k->hv, .key = kc,
+                         .klen = (uint32_t)k->klen, .ver = v};
     wmap_add(t, t->nws++);
     t->sorted_valid = false;
-    t->wbytes += version_bytes(v->vlen) + record_bytes(klen);
+    t->wbytes += version_bytes(v->vlen) + record_bytes(k->klen);
     return 0;
 }
 
-static int txn_write(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                     const void *val, size_t vlen, bool tomb)
+/* Buffers k = val (tomb: a delete of k), locking k first if pessimistic. */
+static int txn_write(struct txkv_txn *t, const struct kref *k, const void *val, size_t vlen,
+                     bool tomb)
 {
-    int rc = access_check(t, ks, key, klen);
-    if (rc)
-        return rc;
     if ((!val && vlen) || vlen > TXKV_MAX_VALUE)
         return TXKV_INVALID;
     if (t->flags & TXKV_RDONLY)
         return TXKV_READONLY;
-    struct txn_global *g = t->g;
-    ks = ks_or_default(g->ks, ks);
+    struct record_store *s = t->g->store;
     /* A transaction that alone would pass the limit fails now, not at commit. */
-    if (!tomb && mem_over(&g->store->mem, t->wbytes + version_bytes(vlen)))
+    if (!tomb && mem_over(&s->mem, t->wbytes + version_bytes(vlen)))
         return txn_fail(t, TXKV_FULL);
-    struct version *v = version_new(g->store, val, vlen, tomb);
+    struct version *v = version_new(s, val, vlen, tomb);
     if (!v)
         return TXKV_NOMEM;
-    uint64_t hv = ks_hash(ks, key, klen);
-    struct wentry *w = wset_find(t, ks, key, klen, hv);
+    struct wentry *w = wset_find(t, k);
     if (w) {
         wentry_replace(t, w, v);
         return 0;
     }
     struct record *locked = NULL;
+    int rc = 0;
     if (t->cc == TXKV_PESSIMISTIC)
-        rc = txn_lock(t, ks, key, klen, hv, LOCK_X, &locked);
-    if (rc || (rc = wentry_add(t, ks, key, klen, hv, v, locked)) != 0) {
+        rc = txn_lock(t, k, LOCK_X, &locked);
+    if (rc || (rc = wentry_add(t, k, v, locked)) != 0) {
         version_free_now(v);
         return rc;
     }
@@ -200,30 +203,37 @@ static int txn_write(struct txkv_txn *t, struct txkv_ks *ks, const void *key, si
 
 int txkv_put(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen)
 {
+    struct kref k;
     txn_enter(t);
-    int rc = txn_write(t, ks, key, klen, val, vlen, false);
+    int rc = access_prepare(t, ks, key, klen, &k);
+    if (!rc)
+        rc = txn_write(t, &k, val, vlen, false);
     txn_leave(t);
     return rc;
 }
 
 int txkv_del(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen)
 {
+    struct kref k;
     txn_enter(t);
-    int rc = txn_write(t, ks, key, klen, NULL, 0, true);
+    int rc = access_prepare(t, ks, key, klen, &k);
+    if (!rc)
+        rc = txn_write(t, &k, NULL, 0, true);
     txn_leave(t);
     return rc;
 }
 
 /* ---- read set --------------------------------------------------------- */
 
-static int rset_add(struct txkv_txn *t, struct txkv_ks *ks, struct record *r, const void *key,
-                    size_t klen, uint64_t hv, uint64_t read_ts)
+/* A read of k that found record r (NULL: none) at read_ts. */
+static int rset_add(struct txkv_txn *t, const struct kref *k, struct record *r, uint64_t read_ts)
 {
     if (VEC_RESERVE(t->rs, t->caprs, t->nrs + 1, 32))
         return TXKV_NOMEM;
     struct rentry *e = &t->rs[t->nrs];
-    *e = (struct rentry){.ks = ks, .rec = r, .klen = (uint32_t)klen, .hv = hv, .read_ts = read_ts};
-    if (!r && !(e->key = arena_copy(t, key, klen)))
+    *e = (struct rentry){
+        .ks = k->ks, .rec = r, .klen = (uint32_t)k->klen, .hv = k->hv, .read_ts = read_ts};
+    if (!r && !(e->key = arena_copy(t, k->key, k->klen)))
         return TXKV_NOMEM;
     t->nrs++;
     return 0;
@@ -262,11 +272,11 @@ static int found(const struct version *v, const void **val, size_t *vlen)
 /* Two-phase locking: read under the lock.  SERIALIZABLE reads the newest
  * committed version (the lock keeps it the newest); SNAPSHOT reads its
  * snapshot, which txn_lock checked is still the newest. */
-static int read_locked(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                       uint64_t hv, bool for_update, const struct version **vp)
+static int read_locked(struct txkv_txn *t, const struct kref *k, bool for_update,
+                       const struct version **vp)
 {
     struct record *r;
-    int rc = txn_lock(t, ks, key, klen, hv, for_update ? LOCK_X : LOCK_S, &r);
+    int rc = txn_lock(t, k, for_update ? LOCK_X : LOCK_S, &r);
     if (rc)
         return rc;
     uint64_t rts = t->isolation == TXKV_SNAPSHOT ? t->begin_ts : clock_visible(t->g->store);
@@ -278,48 +288,48 @@ static int read_locked(struct txkv_txn *t, struct txkv_ks *ks, const void *key, 
 
 /* An unlocked read at t's read timestamp; records it in the read set when
  * commit must validate it. */
-static int read_snapshot(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                         uint64_t hv, bool for_update, const struct version **vp)
+static int read_snapshot(struct txkv_txn *t, const struct kref *k, bool for_update,
+                         const struct version **vp)
 {
     uint64_t rts = txn_read_ts(t);
     rcu_read_enter();
-    struct record *r = ks_lookup(ks, key, klen, hv);
+    struct record *r = ks_lookup(k->ks, k->key, k->klen, k->hv);
     *vp = r ? version_visible(r, rts) : NULL;
     rcu_read_leave();
     /* Reads that must still hold at commit: all of them under SERIALIZABLE
      * (unless declared read-only), and get_for_update at every level.
      * *vp stays valid until t ends: it is visible at t's pin or later. */
     if (for_update || txn_ser_reads(t))
-        return rset_add(t, ks, r, key, klen, hv, rts);
+        return rset_add(t, k, r, rts);
     return 0;
 }
 
-static int txn_read(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                    const void **val, size_t *vlen, bool for_update)
+/* Reads k: t's own write, else under a lock or at t's read timestamp. */
+static int txn_read(struct txkv_txn *t, const struct kref *k, const void **val, size_t *vlen,
+                    bool for_update)
 {
-    int rc = access_check(t, ks, key, klen);
-    if (rc)
-        return rc;
     if (for_update && (t->flags & TXKV_RDONLY))
         return TXKV_READONLY;
-    ks = ks_or_default(t->g->ks, ks);
-    uint64_t hv = ks_hash(ks, key, klen);
-    struct wentry *w = wset_find(t, ks, key, klen, hv);
+    struct wentry *w = wset_find(t, k);
     if (w) /* read your own writes */
         return found(w->ver, val, vlen);
     const struct version *v;
+    int rc;
     if (t->cc == TXKV_PESSIMISTIC && (for_update || txn_ser_reads(t)))
-        rc = read_locked(t, ks, key, klen, hv, for_update, &v);
+        rc = read_locked(t, k, for_update, &v);
     else
-        rc = read_snapshot(t, ks, key, klen, hv, for_update, &v);
+        rc = read_snapshot(t, k, for_update, &v);
     return rc ? rc : found(v, val, vlen);
 }
 
 int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val,
              size_t *vlen)
 {
+    struct kref k;
     txn_enter(t);
-    int rc = txn_read(t, ks, key, klen, val, vlen, false);
+    int rc = access_prepare(t, ks, key, klen, &k);
+    if (!rc)
+        rc = txn_read(t, &k, val, vlen, false);
     txn_leave(t);
     return rc;
 }
@@ -327,8 +337,11 @@ int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void 
 int txkv_get_for_update(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen,
                         const void **val, size_t *vlen)
 {
+    struct kref k;
     txn_enter(t);
-    int rc = txn_read(t, ks, key, klen, val, vlen, true);
+    int rc = access_prepare(t, ks, key, klen, &k);
+    if (!rc)
+        rc = txn_read(t, &k, val, vlen, true);
     txn_leave(t);
     return rc;
 }

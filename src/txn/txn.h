@@ -161,9 +161,6 @@ void *arena_alloc(struct txkv_txn *t, size_t n);
 const uint8_t *arena_copy(struct txkv_txn *t, const void *p, size_t n);
 /* Fails t with rc (counted) and releases its locks; returns rc. */
 int txn_fail(struct txkv_txn *t, int rc);
-/* t's buffered write of key, or NULL. */
-struct wentry *wset_find(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                         uint64_t hv);
 /* Sorts the write set by (keyspace, key) into t->wsorted, if it can. */
 void wset_sort(struct txkv_txn *t);
 /* Adds a scanned range to the read set (optimistic SERIALIZABLE). */
