@@ -1,7 +1,7 @@
 /*
  * replay.c - runs a fuzz target without libFuzzer, as a TAP test.
  *
- * Linked with one target (tests/fuzz/fuzz-*.c) into tests/fuzz-NAME-replay,
+ * Linked with one target (tests/fuzz/fuzz-*.c) into tests/fuzz/NAME-replay,
  * which every build's `make check` runs, gcc included:
  *   1. every file of the target's corpus (tests/fuzz/corpus/NAME under
  *      $top_srcdir, or the files and directories given as arguments)

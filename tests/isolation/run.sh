@@ -9,7 +9,7 @@
 # may take before it is reported blocked.  It must be long enough that a
 # command that merely runs slowly (a sanitizer build on a loaded machine)
 # is not taken for a blocked one; every blocking step costs that long.
-. "${top_srcdir:?run me through make check}/tests/cli-lib.sh"
+. "${top_srcdir:?run me through make check}/tests/tools/lib.sh"
 spec=${1:?usage: run.sh SPEC}
 name=$(basename "$spec" .spec)
 wait_ms=${ISOLATION_WAIT:-1000}

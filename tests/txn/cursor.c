@@ -1,0 +1,237 @@
+/*
+ * txn-cursor.c - gets and cursors against a model, with pending writes.
+ *
+ * Random rounds: a transaction makes random puts and deletes over a small key
+ * universe (keys of different lengths, some prefixes of others), then every
+ * get, a full forward scan, a full backward scan and random seeks followed by
+ * random next/prev steps are compared with the model "committed data
+ * overlaid with this transaction's pending writes".  Then it commits or
+ * aborts at random and the committed model follows.  Deterministic by seed.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tap.h"
+#include "txkv.h"
+
+#define NKEYS 160
+
+static char keys[NKEYS][8];
+static size_t klens[NKEYS];
+static int committed[NKEYS]; /* value or -1 */
+static int pending[NKEYS];   /* value, -1 delete, -2 untouched */
+
+static int kcmp(const void *a, size_t al, const void *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al < bl ? -1 : al > bl);
+}
+
+static int cmp_idx(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return kcmp(keys[x], klens[x], keys[y], klens[y]);
+}
+
+static int order[NKEYS]; /* key indices in key order */
+
+static int model(int i)
+{
+    return pending[i] == -2 ? committed[i] : pending[i];
+}
+
+/* Index in `order` of the first key >= (k, kl). */
+static int lower(const void *k, size_t kl)
+{
+    int lo = 0, hi = NKEYS;
+    while (lo < hi) {
+        int m = (lo + hi) / 2;
+        if (kcmp(keys[order[m]], klens[order[m]], k, kl) < 0)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo;
+}
+
+static int cur_key(txkv_cursor *c)
+{
+    const void *k, *v;
+    size_t kl, vl;
+    if (txkv_cursor_get(c, &k, &kl, &v, &vl))
+        return -1;
+    for (int i = 0; i < NKEYS; i++)
+        if (klens[i] == kl && memcmp(keys[i], k, kl) == 0) {
+            char buf[16];
+            memcpy(buf, v, vl < 15 ? vl : 15);
+            buf[vl < 15 ? vl : 15] = 0;
+            if (atoi(buf) != model(i))
+                return -2;
+            return i;
+        }
+    return -3;
+}
+
+int main(void)
+{
+    uint64_t rng = tap_seed();
+    txkv_db *db;
+    int bad_get = 0, bad_fwd = 0, bad_bwd = 0, bad_seek = 0, bad_commit = 0;
+    int rounds = (int)(300 * tap_scale());
+
+    for (int i = 0; i < NKEYS; i++) {
+        /* lengths 1..4 over a small alphabet: many prefixes of each other */
+        klens[i] = 1 + i % 4;
+        for (size_t j = 0; j < klens[i]; j++)
+            keys[i][j] = (char)('a' + (i / (j + 1) + j) % 5);
+        committed[i] = -1;
+        order[i] = i;
+    }
+    /* make keys unique */
+    for (int i = 0; i < NKEYS; i++)
+        for (int j = 0; j < i; j++)
+            if (klens[i] == klens[j] && memcmp(keys[i], keys[j], klens[i]) == 0) {
+                keys[i][klens[i]++] = (char)('0' + i % 10);
+                keys[i][klens[i]++] = (char)('0' + i / 10 % 10);
+                j = -1;
+            }
+    qsort(order, NKEYS, sizeof order[0], cmp_idx);
+
+    if (txkv_open(NULL, &db))
+        bail_out("open");
+    for (int r = 0; r < rounds; r++) {
+        txkv_txn_options o;
+        txkv_txn_options_init(&o);
+        o.isolation = 1 + (int)(tap_rand(&rng) % 3);
+        txkv_txn *t;
+        if (txkv_begin(db, &o, &t))
+            bail_out("begin");
+        for (int i = 0; i < NKEYS; i++)
+            pending[i] = -2;
+        int nops = (int)(tap_rand(&rng) % 40);
+        for (int n = 0; n < nops; n++) {
+            int i = (int)(tap_rand(&rng) % NKEYS);
+            if (tap_rand(&rng) % 4 == 0) {
+                txkv_del(t, NULL, keys[i], klens[i]);
+                pending[i] = -1;
+            } else {
+                char buf[16];
+                int v = (int)(tap_rand(&rng) % 100000);
+                int len = snprintf(buf, sizeof buf, "%d", v);
+                txkv_put(t, NULL, keys[i], klens[i], buf, (size_t)len);
+                pending[i] = v;
+            }
+        }
+        for (int i = 0; i < NKEYS; i++) {
+            const void *v;
+            size_t vl;
+            int rc = txkv_get(t, NULL, keys[i], klens[i], &v, &vl);
+            char buf[16];
+            if (rc == 0) {
+                memcpy(buf, v, vl);
+                buf[vl] = 0;
+            }
+            if (model(i) < 0 ? rc != TXKV_NOTFOUND : (rc != 0 || atoi(buf) != model(i)))
+                bad_get++;
+        }
+        txkv_cursor *c;
+        if (txkv_cursor_open(t, NULL, &c))
+            bail_out("cursor_open");
+        /* forward */
+        int p = 0;
+        for (int rc = txkv_cursor_seek(c, NULL, 0); rc == 0; rc = txkv_cursor_next(c)) {
+            while (p < NKEYS && model(order[p]) < 0)
+                p++;
+            if (p >= NKEYS || cur_key(c) != order[p])
+                bad_fwd++;
+            p++;
+        }
+        while (p < NKEYS && model(order[p]) < 0)
+            p++;
+        if (p != NKEYS)
+            bad_fwd++;
+        /* backward from past the end */
+        p = NKEYS - 1;
+        for (int rc = txkv_cursor_prev(c); rc == 0; rc = txkv_cursor_prev(c)) {
+            while (p >= 0 && model(order[p]) < 0)
+                p--;
+            if (p < 0 || cur_key(c) != order[p])
+                bad_bwd++;
+            p--;
+        }
+        while (p >= 0 && model(order[p]) < 0)
+            p--;
+        if (p != -1)
+            bad_bwd++;
+        /* random seeks and steps */
+        for (int s = 0; s < 10; s++) {
+            char sk[6];
+            size_t sl = 1 + tap_rand(&rng) % 5;
+            for (size_t j = 0; j < sl; j++)
+                sk[j] = (char)('a' + tap_rand(&rng) % 6);
+            int q = lower(sk, sl);
+            while (q < NKEYS && model(order[q]) < 0)
+                q++;
+            int rc = txkv_cursor_seek(c, sk, sl);
+            if (q >= NKEYS ? rc != TXKV_NOTFOUND : (rc != 0 || cur_key(c) != order[q]))
+                bad_seek++;
+            int valid = q < NKEYS; /* if not, the cursor is past the end */
+            for (int st = 0; st < 8; st++) {
+                int dir = tap_rand(&rng) % 2 ? 1 : -1;
+                if (!valid && dir > 0)
+                    continue;
+                int nq = valid ? q + dir : NKEYS - 1;
+                while (nq >= 0 && nq < NKEYS && model(order[nq]) < 0)
+                    nq += dir > 0 || !valid ? (dir > 0 ? 1 : -1) : -1;
+                rc = dir > 0 ? txkv_cursor_next(c) : txkv_cursor_prev(c);
+                if (nq < 0 || nq >= NKEYS) {
+                    if (rc != TXKV_NOTFOUND)
+                        bad_seek++;
+                    break; /* off the end: start a new seek */
+                }
+                if (rc != 0 || cur_key(c) != order[nq])
+                    bad_seek++;
+                q = nq;
+                valid = 1;
+            }
+        }
+        txkv_cursor_close(c);
+        if (tap_rand(&rng) % 3) {
+            int rc = txkv_commit(t);
+            if (rc) {
+                bad_commit++;
+                diag("round %d: commit at isolation %d: %s", r, o.isolation, txkv_strerror(rc));
+            }
+            else
+                for (int i = 0; i < NKEYS; i++)
+                    if (pending[i] != -2)
+                        committed[i] = pending[i];
+        } else {
+            txkv_abort(t);
+        }
+    }
+    ok(bad_get == 0, "gets match the model (%d mismatches)", bad_get);
+    ok(bad_fwd == 0, "forward scans match the model (%d mismatches)", bad_fwd);
+    ok(bad_bwd == 0, "backward scans match the model (%d mismatches)", bad_bwd);
+    ok(bad_seek == 0, "seeks and steps match the model (%d mismatches)", bad_seek);
+    ok(bad_commit == 0, "uncontended commits succeed (%d failed)", bad_commit);
+
+    /* hash-only keyspaces have no order */
+    txkv_ks *hks;
+    txkv_txn *t;
+    txkv_cursor *c;
+    is(txkv_keyspace(db, "h", TXKV_CREATE | TXKV_HASH, &hks), 0, "hash-only keyspace created");
+    txkv_begin(db, NULL, &t);
+    is(txkv_cursor_open(t, hks, &c), TXKV_NOTSUP, "cursor on a hash-only keyspace: NOTSUP");
+    is(txkv_put(t, hks, "k", 1, "v", 1), 0, "put into a hash-only keyspace");
+    is(txkv_commit(t), 0, "commit");
+    txkv_begin(db, NULL, &t);
+    is(txkv_get(t, NULL, "k", 1, NULL, NULL), TXKV_NOTFOUND, "keyspaces are separate");
+    is(txkv_get(t, hks, "k", 1, NULL, NULL), 0, "read back from the hash-only keyspace");
+    txkv_abort(t);
+    txkv_close(db);
+    return done_testing();
+}
