@@ -164,6 +164,7 @@ size_t lock_waiting(struct lock_mgr *lm)
 
 struct record *lock_waited_record(const struct lock_owner *w)
 {
+    assert(mutex_held(&w->lm->mu));
     return w->wait_req ? w->wait_req->rec : NULL;
 }
 
@@ -276,8 +277,10 @@ static int lock_resolve(struct lock_owner *o, const struct kref *k, struct recor
         mutex_lock(&o->lm->mu);
         /* The GC marks a record dead only when it has no locks; if it beat
          * us to it, the key has a new record to lock. */
-        if (!atomic_load(&(*recp)->dead))
+        if (!atomic_load(&(*recp)->dead)) {
+            assert(mutex_held(&o->lm->mu));
             return 0;
+        }
         mutex_unlock(&o->lm->mu);
     }
 }
@@ -286,6 +289,7 @@ static int lock_resolve(struct lock_owner *o, const struct kref *k, struct recor
  * holders and publishes it in r->plock.  mu held. */
 static void grant(struct lock_owner *o, struct record *r, struct lockreq *q, int have)
 {
+    assert(mutex_held(&o->lm->mu) && r->ls);
     if (have == LOCK_S) /* upgrade: replace our S entry */
         for (struct lockreq **hp = &r->ls->holders; *hp; hp = &(*hp)->next)
             if ((*hp)->o == o) {

@@ -208,6 +208,7 @@ int ks_resolve(const struct kref *k, bool exempt, struct record **recp, bool *ma
     struct record_store *s = ks->store;
     size_t bytes = record_bytes(k->klen);
     int rc;
+    assert(!rcu_reading()); /* mem_reserve may wait for a grace period */
     *made = false;
     /* Reserve for a record before we know whether we create one. */
     if ((rc = mem_reserve(&s->mem, bytes, exempt)))

@@ -178,8 +178,7 @@ static inline bool latch_held_by_other(struct record *r, uintptr_t me)
 struct version *version_new(struct record_store *s, const void *val, size_t vlen, bool tomb);
 /* A version never linked, or unreachable by any reader. */
 void version_free_now(struct version *v);
-/* The newest version of r with ts <= ts, or NULL.  RCU read side, or r's
- * chain otherwise protected (its latch, or a lock that keeps it newest). */
+/* The newest version of r with ts <= ts, or NULL.  RCU read side. */
 struct version *version_visible(struct record *r, uint64_t ts);
 /* Links v, stamped ts, as r's newest version.  Caller holds r's latch. */
 void version_install(struct record *r, struct version *v, uint64_t ts);

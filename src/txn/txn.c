@@ -304,9 +304,12 @@ uint64_t txkv_txn_id(txkv_txn *t)
 {
     if (!t)
         return 0;
+    txn_enter(t);
     if (!t->lk.id) /* optimistic transactions get one only when asked */
         t->lk.id = next_id(t->g);
-    return t->lk.id;
+    uint64_t id = t->lk.id;
+    txn_leave(t);
+    return id;
 }
 
 /* ---- txkv_run --------------------------------------------------------- */
