@@ -454,10 +454,7 @@ int cli_load_parse(struct cli_job *j)
                     rc = job_err(j, CLI_ESYNTAX, "%s:%zu: expected PUT key value", path, lineno);
                     break;
                 }
-                if (j->nrecs == reccap) {
-                    reccap = reccap ? reccap * 2 : 64;
-                    j->recs = cli_xrealloc(j->recs, reccap * sizeof *j->recs);
-                }
+                j->recs = cli_xgrow(j->recs, &reccap, j->nrecs + 1, sizeof *j->recs, 64);
                 struct cli_load_rec *r = &j->recs[j->nrecs++];
                 r->key = (struct cli_bytes){t.v[i + 1].p, t.v[i + 1].n};
                 r->val = (struct cli_bytes){t.v[i + 2].p, t.v[i + 2].n};

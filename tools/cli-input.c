@@ -91,9 +91,7 @@ static int fd_line(struct cli_input *in, char **line, size_t *len)
         char *nl = in->len > in->off ? memchr(in->buf + in->off, '\n', in->len - in->off) : NULL;
         if (nl || (in->eof && in->off < in->len)) {
             size_t n = nl ? (size_t)(nl - (in->buf + in->off)) : in->len - in->off;
-            *line = cli_xmalloc(n + 1);
-            memcpy(*line, in->buf + in->off, n);
-            (*line)[n] = '\0';
+            *line = cli_xmemdup(in->buf + in->off, n);
             *len = n;
             in->off += n + (nl ? 1 : 0);
             return 1;
@@ -105,10 +103,7 @@ static int fd_line(struct cli_input *in, char **line, size_t *len)
             in->len -= in->off;
             in->off = 0;
         }
-        if (in->cap - in->len < 4096) {
-            in->cap = in->cap ? in->cap * 2 : 65536;
-            in->buf = cli_xrealloc(in->buf, in->cap);
-        }
+        in->buf = cli_xgrow(in->buf, &in->cap, in->len + 4096, 1, 65536);
         if (in->notify_fd >= 0) {
             struct pollfd p[2] = {{in->fd, POLLIN, 0}, {in->notify_fd, POLLIN, 0}};
             if (poll(p, 2, -1) < 0) {
@@ -459,9 +454,7 @@ static int edit_line(struct cli_input *in, char **line, size_t *len)
                 history(in->hist, &ev, H_ENTER, s);
             }
         }
-        *line = cli_xmalloc(l + 1);
-        memcpy(*line, s, l);
-        (*line)[l] = '\0';
+        *line = cli_xmemdup(s, l);
         *len = l;
         return 1;
     }

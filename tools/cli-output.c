@@ -41,21 +41,35 @@ void *cli_xrealloc(void *p, size_t n)
     return q;
 }
 
-char *cli_xstrdup(const char *s)
+char *cli_xmemdup(const void *p, size_t n)
 {
-    size_t n = strlen(s) + 1;
-    return memcpy(cli_xmalloc(n), s, n);
+    char *q = cli_xmalloc(n + 1);
+    if (n)
+        memcpy(q, p, n);
+    q[n] = '\0';
+    return q;
 }
 
+char *cli_xstrdup(const char *s)
+{
+    return cli_xmemdup(s, strlen(s));
+}
+
+void *cli_xgrow(void *p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (*cap >= need)
+        return p;
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    *cap = c;
+    return cli_xrealloc(p, c * size);
+}
+
+/* Room for extra bytes and the NUL that every put keeps after them. */
 static void buf_reserve(struct cli_buf *b, size_t extra)
 {
-    if (b->cap - b->n > extra)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->n <= extra)
-        cap *= 2;
-    b->p = cli_xrealloc(b->p, cap);
-    b->cap = cap;
+    b->p = cli_xgrow(b->p, &b->cap, b->n + extra + 1, 1, 256);
 }
 
 void cli_buf_put(struct cli_buf *b, const void *p, size_t n)

@@ -29,10 +29,7 @@
 
 static void tok_push(struct cli_tokens *t, char *p, size_t n, int quoted)
 {
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->v = cli_xrealloc(t->v, t->cap * sizeof *t->v);
-    }
+    t->v = cli_xgrow(t->v, &t->cap, t->n + 1, sizeof *t->v, 16);
     t->v[t->n++] = (struct cli_token){p, n, quoted};
 }
 
@@ -156,10 +153,7 @@ int cli_tokenize(const char *s, size_t n, struct cli_tokens *t, char *err, size_
                 i++;
             }
         }
-        char *p = cli_xmalloc(cur.n + 1);
-        memcpy(p, cur.p, cur.n);
-        p[cur.n] = '\0';
-        tok_push(t, p, cur.n, quoted);
+        tok_push(t, cli_xmemdup(cur.p, cur.n), cur.n, quoted);
     }
     free(cur.p);
     return 0;
@@ -397,9 +391,7 @@ static int perr(char *err, size_t errsz, const char *fmt, ...)
 
 static void bytes_set(struct cli_bytes *b, const struct cli_token *t)
 {
-    b->p = cli_xmalloc(t->n + 1);
-    memcpy(b->p, t->p, t->n);
-    b->p[t->n] = '\0';
+    b->p = cli_xmemdup(t->p, t->n);
     b->n = t->n;
 }
 

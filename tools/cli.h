@@ -34,6 +34,13 @@ struct cli_buf {
 void *cli_xmalloc(size_t n);
 void *cli_xrealloc(void *p, size_t n);
 char *cli_xstrdup(const char *s);
+/* A NUL-terminated copy of p[0..n), which may hold NULs itself. */
+char *cli_xmemdup(const void *p, size_t n);
+/*
+ * The one growable array: returns p reallocated to hold at least need
+ * elements of size bytes, doubling *cap (from first when 0) until they fit.
+ */
+void *cli_xgrow(void *p, size_t *cap, size_t need, size_t size, size_t first);
 
 void cli_buf_put(struct cli_buf *b, const void *p, size_t n);
 void cli_buf_puts(struct cli_buf *b, const char *s);
