@@ -231,16 +231,57 @@ static void cand_add(struct cands *c, const char *w, const char *prefix, size_t 
     c->v[c->n++] = w;
 }
 
-static const char *const begin_words[] = {"READ",       "COMMITTED",   "SNAPSHOT", "SERIALIZABLE",
-                                          "OPTIMISTIC", "PESSIMISTIC", "ONLY"};
-static const char *const level_words[] = {"READ", "COMMITTED", "SNAPSHOT", "SERIALIZABLE"};
-static const char *const cc_words[] = {"OPTIMISTIC", "PESSIMISTIC"};
-static const char *const onoff_words[] = {"on", "off"};
-static const char *const format_words[] = {"plain", "csv", "json"};
+/* Candidates among words, a NULL-terminated list. */
+static void add_words(struct cands *c, const char *const *words, const char *p, size_t pl)
+{
+    for (; *words; words++)
+        cand_add(c, *words, p, pl);
+}
 
-#define ADD_WORDS(c, arr, p, n)                                                                    \
-    for (size_t i_ = 0; i_ < sizeof(arr) / sizeof(arr)[0]; i_++)                                   \
-    cand_add((c), (arr)[i_], (p), (n))
+static void add_commands(struct cands *c, const char *p, size_t pl)
+{
+    size_t n;
+    const struct cli_cmd_info *cmds = cli_commands(&n);
+    for (size_t i = 0; i < n; i++)
+        cand_add(c, cmds[i].name, p, pl);
+}
+
+static void add_sessions(struct cands *c, const struct cli_shell *sh, const char *p, size_t pl)
+{
+    for (int i = 0; i < sh->nsessions; i++)
+        cand_add(c, sh->sessions[i]->name, p, pl);
+}
+
+static const char *const begin_words[] = {"READ",       "COMMITTED",   "SNAPSHOT", "SERIALIZABLE",
+                                          "OPTIMISTIC", "PESSIMISTIC", "ONLY",     NULL};
+static const char *const level_words[] = {"READ", "COMMITTED", "SNAPSHOT", "SERIALIZABLE", NULL};
+static const char *const cc_words[] = {"OPTIMISTIC", "PESSIMISTIC", NULL};
+static const char *const onoff_words[] = {"on", "off", NULL};
+static const char *const format_words[] = {"plain", "csv", "json", NULL};
+
+/* The keywords that may follow each command; session and command names are added live. */
+static const struct {
+    enum cli_op op;
+    const char *const *words;
+} arg_words[] = {
+    {CLI_BEGIN, begin_words},     {CLI_DOT_ISOLATION, level_words}, {CLI_DOT_CC, cc_words},
+    {CLI_DOT_TIMER, onoff_words}, {CLI_DOT_ECHO, onoff_words},      {CLI_DOT_FORMAT, format_words},
+};
+
+/* Candidates for a word after the command named first. */
+static void add_args(struct cands *c, const struct cli_shell *sh, const char *first, const char *p,
+                     size_t pl)
+{
+    const struct cli_cmd_info *ci = cli_command_find(first);
+    enum cli_op op = ci ? ci->op : CLI_NONE;
+    if (op == CLI_DOT_SESSION)
+        add_sessions(c, sh, p, pl);
+    else if (op == CLI_HELP)
+        add_commands(c, p, pl);
+    for (size_t i = 0; i < sizeof arg_words / sizeof arg_words[0]; i++)
+        if (arg_words[i].op == op)
+            add_words(c, arg_words[i].words, p, pl);
+}
 
 /*
  * The rest of w after the typed prefix (plen bytes), in the case of the last
@@ -261,20 +302,12 @@ static void rest_in_case(const char *w, const char *prefix, size_t plen, size_t 
     out[j] = '\0';
 }
 
-static unsigned char edit_complete(EditLine *el, int ch)
+/*
+ * How many words come before the one at w in the statement that starts at
+ * stmt, not counting an @NAME first; the first of them goes into first.
+ */
+static int words_before(const char *stmt, const char *w, char *first, size_t firstsz)
 {
-    (void)ch;
-    struct cli_input *in = el_input(el);
-    const LineInfo *li = el_line(el);
-    const char *start = li->buffer, *cur = li->cursor;
-    const char *w = cur;
-    while (w > start && !isspace((unsigned char)w[-1]) && w[-1] != ';')
-        w--;
-    const char *stmt = w;
-    while (stmt > start && stmt[-1] != ';')
-        stmt--;
-    /* The words before this one, after an optional @NAME. */
-    char first[32] = "";
     int nwords = 0;
     for (const char *p = stmt; p < w;) {
         while (p < w && isspace((unsigned char)*p))
@@ -289,10 +322,59 @@ static unsigned char edit_complete(EditLine *el, int ch)
             continue;
         }
         if (nwords == 0)
-            snprintf(first, sizeof first, "%.*s", (int)(q - p), p);
+            snprintf(first, firstsz, "%.*s", (int)(q - p), p);
         nwords++;
         p = q;
     }
+    return nwords;
+}
+
+/* Completes the typed p[0..pl) from c: the one candidate, their common prefix, or a list. */
+static unsigned char complete_with(EditLine *el, const struct cands *c, const char *p, size_t pl,
+                                   int at)
+{
+    char word[64];
+    if (c->n == 1) {
+        rest_in_case(c->v[0], p, pl, SIZE_MAX, word, sizeof word);
+        el_insertstr(el, word);
+        el_insertstr(el, " ");
+        return CC_REFRESH;
+    }
+    size_t common = strlen(c->v[0]);
+    for (int i = 1; i < c->n; i++) {
+        size_t k = 0;
+        while (k < common && c->v[i][k] &&
+               tolower((unsigned char)c->v[i][k]) == tolower((unsigned char)c->v[0][k]))
+            k++;
+        common = k;
+    }
+    if (common > pl) {
+        rest_in_case(c->v[0], p, pl, common, word, sizeof word);
+        el_insertstr(el, word);
+        return CC_REFRESH;
+    }
+    fputc('\n', stdout);
+    for (int i = 0; i < c->n; i++)
+        printf("%s%s%s", at ? "@" : "", c->v[i], i + 1 < c->n ? "  " : "\n");
+    fflush(stdout);
+    return CC_REDISPLAY;
+}
+
+/* Tab: a command name, an @session, or a keyword that may follow the command. */
+static unsigned char edit_complete(EditLine *el, int ch)
+{
+    (void)ch;
+    struct cli_input *in = el_input(el);
+    const LineInfo *li = el_line(el);
+    const char *start = li->buffer, *cur = li->cursor;
+    const char *w = cur;
+    while (w > start && !isspace((unsigned char)w[-1]) && w[-1] != ';')
+        w--;
+    const char *stmt = w;
+    while (stmt > start && stmt[-1] != ';')
+        stmt--;
+    char first[32] = "";
+    int nwords = words_before(stmt, w, first, sizeof first);
     size_t plen = (size_t)(cur - w);
     char prefix[64];
     if (plen >= sizeof prefix)
@@ -303,78 +385,18 @@ static unsigned char edit_complete(EditLine *el, int ch)
     struct cands c = {.n = 0};
     const char *p = prefix;
     size_t pl = plen;
-    int at = 0;
-    if (nwords == 0 && prefix[0] == '@') {
-        at = 1, p++, pl--;
-        for (int i = 0; i < in->sh->nsessions; i++)
-            cand_add(&c, in->sh->sessions[i]->name, p, pl);
+    int at = nwords == 0 && prefix[0] == '@';
+    if (at) {
+        p++, pl--;
+        add_sessions(&c, in->sh, p, pl);
     } else if (nwords == 0) {
-        size_t n;
-        const struct cli_cmd_info *cmds = cli_commands(&n);
-        for (size_t i = 0; i < n; i++)
-            cand_add(&c, cmds[i].name, p, pl);
+        add_commands(&c, p, pl);
     } else {
-        const struct cli_cmd_info *ci = cli_command_find(first);
-        switch (ci ? ci->op : CLI_NONE) {
-        case CLI_BEGIN:
-            ADD_WORDS(&c, begin_words, p, pl);
-            break;
-        case CLI_DOT_ISOLATION:
-            ADD_WORDS(&c, level_words, p, pl);
-            break;
-        case CLI_DOT_CC:
-            ADD_WORDS(&c, cc_words, p, pl);
-            break;
-        case CLI_DOT_TIMER:
-        case CLI_DOT_ECHO:
-            ADD_WORDS(&c, onoff_words, p, pl);
-            break;
-        case CLI_DOT_FORMAT:
-            ADD_WORDS(&c, format_words, p, pl);
-            break;
-        case CLI_DOT_SESSION:
-            for (int i = 0; i < in->sh->nsessions; i++)
-                cand_add(&c, in->sh->sessions[i]->name, p, pl);
-            break;
-        case CLI_HELP: {
-            size_t n;
-            const struct cli_cmd_info *cmds = cli_commands(&n);
-            for (size_t i = 0; i < n; i++)
-                cand_add(&c, cmds[i].name, p, pl);
-            break;
-        }
-        default:
-            break;
-        }
+        add_args(&c, in->sh, first, p, pl);
     }
     if (c.n == 0)
         return CC_ERROR;
-    char word[64];
-    if (c.n == 1) {
-        rest_in_case(c.v[0], p, pl, SIZE_MAX, word, sizeof word);
-        el_insertstr(el, word);
-        el_insertstr(el, " ");
-        return CC_REFRESH;
-    }
-    /* Several: extend to their common prefix, or list them. */
-    size_t common = strlen(c.v[0]);
-    for (int i = 1; i < c.n; i++) {
-        size_t k = 0;
-        while (k < common && c.v[i][k] &&
-               tolower((unsigned char)c.v[i][k]) == tolower((unsigned char)c.v[0][k]))
-            k++;
-        common = k;
-    }
-    if (common > pl) {
-        rest_in_case(c.v[0], p, pl, common, word, sizeof word);
-        el_insertstr(el, word);
-        return CC_REFRESH;
-    }
-    fputc('\n', stdout);
-    for (int i = 0; i < c.n; i++)
-        printf("%s%s%s", at ? "@" : "", c.v[i], i + 1 < c.n ? "  " : "\n");
-    fflush(stdout);
-    return CC_REDISPLAY;
+    return complete_with(el, &c, p, pl, at);
 }
 
 struct cli_input *cli_input_edit(const char *prog, int notify_fd, cli_notify_fn fn, void *arg,
