@@ -72,16 +72,16 @@ static void drain_pipe(int fd)
 
 /* ---- plain reader ----------------------------------------------------- */
 
-struct cli_input *cli_input_fd(int fd, int notify_fd, cli_notify_fn fn, void *arg)
+struct cli_input *cli_input_fd(int fd, const struct cli_input_hooks *h)
 {
     struct cli_input *in = cli_xmalloc(sizeof *in);
     struct stat st;
     memset(in, 0, sizeof *in);
     in->fd = fd;
     /* A file is always readable: results can wait for the next line's drain. */
-    in->notify_fd = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? -1 : notify_fd;
-    in->notify = fn;
-    in->arg = arg;
+    in->notify_fd = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? -1 : h->notify_fd;
+    in->notify = h->notify;
+    in->arg = h->arg;
     return in;
 }
 
@@ -399,16 +399,16 @@ static unsigned char edit_complete(EditLine *el, int ch)
     return complete_with(el, &c, p, pl, at);
 }
 
-struct cli_input *cli_input_edit(const char *prog, int notify_fd, cli_notify_fn fn, void *arg,
-                                 cli_prompt_fn prompt, const char *histfile, struct cli_shell *sh)
+struct cli_input *cli_input_edit(const char *prog, const struct cli_input_hooks *h,
+                                 const char *histfile, struct cli_shell *sh)
 {
     struct cli_input *in = cli_xmalloc(sizeof *in);
     memset(in, 0, sizeof *in);
     in->fd = STDIN_FILENO;
-    in->notify_fd = notify_fd;
-    in->notify = fn;
-    in->arg = arg;
-    in->prompt = prompt;
+    in->notify_fd = h->notify_fd;
+    in->notify = h->notify;
+    in->arg = h->arg;
+    in->prompt = h->prompt;
     in->sh = sh;
 
     /* No SA_RESTART: a Ctrl-C must interrupt poll() in edit_getc. */

@@ -313,15 +313,22 @@ int cli_load_parse(struct cli_job *j);
 /* ---- cli-input.c: reading lines --------------------------------------- */
 
 struct cli_input;
-/* Called when the notify fd becomes readable, between keystrokes or lines. */
 typedef void (*cli_notify_fn)(void *arg);
 typedef const char *(*cli_prompt_fn)(void *arg);
 
-/* Plain reading from fd (files, pipes).  notify_fd -1: none. */
-struct cli_input *cli_input_fd(int fd, int notify_fd, cli_notify_fn fn, void *arg);
-/* libedit on the terminal: prompt, history in histfile (NULL: none), completion. */
-struct cli_input *cli_input_edit(const char *prog, int notify_fd, cli_notify_fn fn, void *arg,
-                                 cli_prompt_fn prompt, const char *histfile, struct cli_shell *sh);
+/* What a reader calls back while it waits for input. */
+struct cli_input_hooks {
+    int notify_fd;        /* -1: none */
+    cli_notify_fn notify; /* notify_fd became readable, between keystrokes or lines */
+    cli_prompt_fn prompt; /* libedit only: the prompt to show */
+    void *arg;            /* passed to notify and prompt */
+};
+
+/* Plain reading from fd (files, pipes). */
+struct cli_input *cli_input_fd(int fd, const struct cli_input_hooks *h);
+/* libedit on the terminal: prompt, history in histfile (NULL: none), completion from sh. */
+struct cli_input *cli_input_edit(const char *prog, const struct cli_input_hooks *h,
+                                 const char *histfile, struct cli_shell *sh);
 /* *line is malloc'd, without its newline.  1: a line, 0: end of input. */
 int cli_input_line(struct cli_input *in, char **line, size_t *len);
 void cli_input_close(struct cli_input *in);

@@ -426,10 +426,17 @@ static int parse_args(int argc, char **argv, struct cli_shell *sh, struct args *
     return -1;
 }
 
+/* While waiting for input: print finished blocked commands; show the session. */
+static struct cli_input_hooks input_hooks(struct cli_shell *sh)
+{
+    return (struct cli_input_hooks){sh->notify[0], on_notify, make_prompt, sh};
+}
+
 /* Runs the lines read from fd (a file, a pipe, or a terminal without libedit). */
 static int run_fd(struct cli_shell *sh, int fd)
 {
-    struct cli_input *in = cli_input_fd(fd, sh->notify[0], on_notify, sh);
+    struct cli_input_hooks h = input_hooks(sh);
+    struct cli_input *in = cli_input_fd(fd, &h);
     int r = run_input(sh, in);
     cli_input_close(in);
     return r;
@@ -459,10 +466,10 @@ static void run_sources(struct cli_shell *sh, const struct source *src, int nsrc
 /* stdin on a terminal: libedit with a prompt and history, or plain reads without it. */
 static void run_terminal(struct cli_shell *sh, const char *prog)
 {
+    struct cli_input_hooks h = input_hooks(sh);
     char *hist = history_path();
     sh->interactive = 1;
-    struct cli_input *in =
-        cli_input_edit(prog, sh->notify[0], on_notify, sh, make_prompt, hist, sh);
+    struct cli_input *in = cli_input_edit(prog, &h, hist, sh);
     free(hist);
     if (!in) {
         run_fd(sh, STDIN_FILENO);
