@@ -416,12 +416,25 @@ static void free_recs(struct cli_job *j)
     j->nrecs = 0;
 }
 
-static int is_comment(const char *s, size_t n)
+/* The statements of one .load line into j->recs: each must be PUT key value. */
+static int load_line(struct cli_job *j, struct cli_tokens *t, size_t lineno, size_t *reccap)
 {
-    size_t i = 0;
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
-        i++;
-    return i == n || s[i] == '#' || (i + 1 < n && s[i] == '-' && s[i + 1] == '-');
+    size_t n;
+    for (size_t i = 0; i < t->n; i += n + 1) {
+        n = cli_statement_len(t, i);
+        if (n == 0)
+            continue;
+        const struct cli_token *w = &t->v[i];
+        const struct cli_cmd_info *ci = w->quoted ? NULL : cli_command_find(w->p);
+        if (!ci || ci->op != CLI_PUT || n != 3)
+            return job_err(j, CLI_ESYNTAX, "%s:%zu: expected PUT key value", j->cmd.a.p, lineno);
+        j->recs = cli_xgrow(j->recs, reccap, j->nrecs + 1, sizeof *j->recs, 64);
+        struct cli_load_rec *r = &j->recs[j->nrecs++];
+        r->key = (struct cli_bytes){t->v[i + 1].p, t->v[i + 1].n};
+        r->val = (struct cli_bytes){t->v[i + 2].p, t->v[i + 2].n};
+        t->v[i + 1].p = t->v[i + 2].p = NULL; /* moved into the record */
+    }
+    return 0;
 }
 
 int cli_load_parse(struct cli_job *j)
@@ -437,41 +450,19 @@ int cli_load_parse(struct cli_job *j)
     int rc = 0;
     while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        if (is_comment(line, (size_t)len))
+        if (cli_line_is_comment(line, (size_t)len))
             continue;
         if (cli_tokenize(line, (size_t)len, &t, msg, sizeof msg) < 0) {
             rc = job_err(j, CLI_ESYNTAX, "%s:%zu: %s", path, lineno, msg);
             break;
         }
-        for (size_t i = 0; i < t.n;) {
-            size_t e = i;
-            while (e < t.n && t.v[e].p)
-                e++;
-            if (e > i) {
-                const struct cli_token *w = &t.v[i];
-                const struct cli_cmd_info *ci = w->quoted ? NULL : cli_command_find(w->p);
-                if (!ci || ci->op != CLI_PUT || e - i != 3) {
-                    rc = job_err(j, CLI_ESYNTAX, "%s:%zu: expected PUT key value", path, lineno);
-                    break;
-                }
-                j->recs = cli_xgrow(j->recs, &reccap, j->nrecs + 1, sizeof *j->recs, 64);
-                struct cli_load_rec *r = &j->recs[j->nrecs++];
-                r->key = (struct cli_bytes){t.v[i + 1].p, t.v[i + 1].n};
-                r->val = (struct cli_bytes){t.v[i + 2].p, t.v[i + 2].n};
-                t.v[i + 1].p = t.v[i + 2].p = NULL; /* moved into the record */
-            }
-            i = e + 1;
-        }
-        for (size_t i = 0; i < t.n; i++)
-            free(t.v[i].p);
-        t.n = 0;
+        rc = load_line(j, &t, lineno, &reccap);
+        cli_tokens_clear(&t);
     }
     if (rc == 0 && ferror(f))
         rc = job_err(j, TXKV_IO, "cannot read %s: %s", path, strerror(errno));
     free(line);
-    for (size_t i = 0; i < t.n; i++)
-        free(t.v[i].p);
-    free(t.v);
+    cli_tokens_free(&t);
     fclose(f);
     if (rc)
         free_recs(j);

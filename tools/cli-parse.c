@@ -194,13 +194,35 @@ int cli_tokenize(const char *s, size_t n, struct cli_tokens *t, char *err, size_
     return rc;
 }
 
-void cli_tokens_free(struct cli_tokens *t)
+void cli_tokens_clear(struct cli_tokens *t)
 {
     for (size_t i = 0; i < t->n; i++)
         free(t->v[i].p);
+    t->n = 0;
+}
+
+void cli_tokens_free(struct cli_tokens *t)
+{
+    cli_tokens_clear(t);
     free(t->v);
     t->v = NULL;
-    t->n = t->cap = 0;
+    t->cap = 0;
+}
+
+size_t cli_statement_len(const struct cli_tokens *t, size_t i)
+{
+    size_t e = i;
+    while (e < t->n && t->v[e].p)
+        e++;
+    return e - i;
+}
+
+int cli_line_is_comment(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+        i++;
+    return i == n || s[i] == '#' || (i + 1 < n && s[i] == '-' && s[i + 1] == '-');
 }
 
 /* ---- the command table ------------------------------------------------ */

@@ -111,7 +111,13 @@ struct cli_tokens {
  * one token as in a shell.  Returns 0, or -1 with a message in err.
  */
 int cli_tokenize(const char *s, size_t n, struct cli_tokens *t, char *err, size_t errsz);
+/* Frees the tokens' bytes and empties t, keeping its array for the next line. */
+void cli_tokens_clear(struct cli_tokens *t);
 void cli_tokens_free(struct cli_tokens *t);
+/* How many tokens the statement at t->v[i] has: up to the next ';' token or the end. */
+size_t cli_statement_len(const struct cli_tokens *t, size_t i);
+/* 1 if the line is blank, or a comment: '#' or '--' after leading blanks. */
+int cli_line_is_comment(const char *s, size_t n);
 
 enum cli_op {
     CLI_NONE,

@@ -178,21 +178,13 @@ static int run_statement(struct cli_shell *sh, const struct cli_token *tok, size
     return 0;
 }
 
-static int is_comment(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
-        i++;
-    return i == n || s[i] == '#' || (i + 1 < n && s[i] == '-' && s[i + 1] == '-');
-}
-
 /* One input line: comments, then each ';'-separated statement.  QUIT/BAIL or 0. */
 static int run_line(struct cli_shell *sh, const char *line, size_t len)
 {
     if (sh->echo) {
         cli_print(NULL, line, len);
     }
-    if (is_comment(line, len))
+    if (cli_line_is_comment(line, len))
         return 0;
     struct cli_tokens t = {0};
     char err[256];
@@ -200,15 +192,13 @@ static int run_line(struct cli_shell *sh, const char *line, size_t len)
     if (cli_tokenize(line, len, &t, err, sizeof err) < 0) {
         say_error(sh, NULL, "SYNTAX", err);
     } else {
-        for (size_t i = 0; i < t.n && !r;) {
-            size_t e = i;
-            while (e < t.n && t.v[e].p)
-                e++;
+        size_t n;
+        for (size_t i = 0; i < t.n && !r; i += n + 1) {
+            n = cli_statement_len(&t, i);
             int before = sh->failures;
-            r = run_statement(sh, t.v + i, e - i);
+            r = run_statement(sh, t.v + i, n);
             if (!r && sh->bail && sh->failures > before)
                 r = BAIL;
-            i = e + 1;
         }
     }
     cli_tokens_free(&t);
