@@ -45,6 +45,14 @@ static int job_err(struct cli_job *j, int rc, const char *fmt, ...)
     return rc;
 }
 
+/* Drops what the command wrote to j->out: an attempt txkv_run retries, or before an error. */
+static void out_rewind(struct cli_job *j)
+{
+    j->out.n = j->mark;
+    if (j->out.p)
+        j->out.p[j->out.n] = '\0';
+}
+
 /* Returns the session to "no transaction", whatever state it was in. */
 static void txn_end(struct cli_session *s)
 {
@@ -174,9 +182,7 @@ static int run_op(txkv_txn *t, void *arg)
     int rc = 0;
     if (j->note_id)
         note_txn(j->s, t);
-    j->out.n = j->mark;
-    if (j->out.p)
-        j->out.p[j->out.n] = '\0';
+    out_rewind(j);
     switch (j->cmd.op) {
     case CLI_GET:
         rc = op_get(t, j);
@@ -319,7 +325,7 @@ static void do_deadlocks(struct cli_session *s, struct cli_job *j)
     cli_out_rows_begin(&j->out, j->format);
     for (size_t i = 0; i < n; i++) {
         const char *names[TXKV_DEADLOCK_MAX_TXNS], *victim;
-        unsigned m = d[i].ntxns < TXKV_DEADLOCK_MAX_TXNS ? d[i].ntxns : TXKV_DEADLOCK_MAX_TXNS;
+        unsigned m = cli_deadlock_ntxns(&d[i]);
         pthread_mutex_lock(&sh->mu);
         for (unsigned k = 0; k < m; k++)
             names[k] = txn_session(sh, d[i].txns[k]);
@@ -339,8 +345,7 @@ static int lock_cmp(const void *pa, const void *pb)
     if (alo != blo)
         return alo - blo;
     if (alo) {
-        size_t al = a->klen < TXKV_DEADLOCK_KEY_MAX ? a->klen : TXKV_DEADLOCK_KEY_MAX;
-        size_t bl = b->klen < TXKV_DEADLOCK_KEY_MAX ? b->klen : TXKV_DEADLOCK_KEY_MAX;
+        size_t al = cli_key_kept(a->klen), bl = cli_key_kept(b->klen);
         int c = memcmp(a->key, b->key, al < bl ? al : bl);
         if (c)
             return c;
@@ -531,9 +536,7 @@ void cli_exec(struct cli_session *s, struct cli_job *j)
         (j->cmd.a.n == 0 || j->cmd.a.n > TXKV_MAX_KEY))
         job_err(j, rc, "invalid argument: a key is 1 to %u bytes", TXKV_MAX_KEY);
     if (rc) {
-        j->out.n = j->mark;
-        if (j->out.p)
-            j->out.p[j->out.n] = '\0';
+        out_rewind(j);
         cli_out_error(&j->out, j->format, rc == CLI_ESYNTAX ? "SYNTAX" : txkv_strerror(rc),
                       j->errmsg ? j->errmsg : txkv_errmsg(rc));
         j->failed = 1;

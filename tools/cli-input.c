@@ -63,13 +63,6 @@ static void on_sigint(int sig)
     got_sigint = 1;
 }
 
-static void drain_pipe(int fd)
-{
-    char junk[64];
-    while (read(fd, junk, sizeof junk) > 0)
-        ;
-}
-
 /* ---- plain reader ----------------------------------------------------- */
 
 struct cli_input *cli_input_fd(int fd, const struct cli_input_hooks *h)
@@ -113,7 +106,7 @@ static int fd_line(struct cli_input *in, char **line, size_t *len)
                 continue;
             }
             if (p[1].revents & POLLIN) {
-                drain_pipe(in->notify_fd);
+                cli_pipe_drain(in->notify_fd);
                 in->notify(in->arg);
             }
             if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -182,7 +175,7 @@ static int edit_getc(EditLine *el, wchar_t *wc)
         if (r < 0)
             return -1;
         if (in->notify_fd >= 0 && (p[1].revents & POLLIN)) {
-            drain_pipe(in->notify_fd);
+            cli_pipe_drain(in->notify_fd);
             fputs("\r\033[K", stdout);
             fflush(stdout);
             in->notify(in->arg);

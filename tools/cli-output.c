@@ -424,6 +424,16 @@ void cli_out_stat(struct cli_buf *b, enum cli_format f, int first, int last, con
     }
 }
 
+size_t cli_key_kept(size_t len)
+{
+    return len < TXKV_DEADLOCK_KEY_MAX ? len : TXKV_DEADLOCK_KEY_MAX;
+}
+
+unsigned cli_deadlock_ntxns(const struct txkv_deadlock_info *d)
+{
+    return d->ntxns < TXKV_DEADLOCK_MAX_TXNS ? d->ntxns : TXKV_DEADLOCK_MAX_TXNS;
+}
+
 /* "T1 (txn 3)", or "txn 3" when no session is known. */
 static void txn_label(struct cli_buf *b, const char *name, uint64_t id)
 {
@@ -437,13 +447,13 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
                       const struct txkv_deadlock_info *d, const char *const *names,
                       const char *victim)
 {
-    unsigned n = d->ntxns < TXKV_DEADLOCK_MAX_TXNS ? d->ntxns : TXKV_DEADLOCK_MAX_TXNS;
+    unsigned n = cli_deadlock_ntxns(d);
     unsigned long long seq = (unsigned long long)d->seq;
     switch (f) {
     case CLI_FMT_PLAIN:
         cli_buf_printf(b, "deadlock %llu:", seq);
         for (unsigned i = 0; i < n; i++) {
-            size_t kl = d->klens[i] < TXKV_DEADLOCK_KEY_MAX ? d->klens[i] : TXKV_DEADLOCK_KEY_MAX;
+            size_t kl = cli_key_kept(d->klens[i]);
             cli_buf_puts(b, i ? ", " : " ");
             txn_label(b, names[i], d->txns[i]);
             cli_buf_puts(b, " waited for ");
@@ -457,7 +467,7 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
         break;
     case CLI_FMT_CSV:
         for (unsigned i = 0; i < n; i++) {
-            size_t kl = d->klens[i] < TXKV_DEADLOCK_KEY_MAX ? d->klens[i] : TXKV_DEADLOCK_KEY_MAX;
+            size_t kl = cli_key_kept(d->klens[i]);
             cli_buf_printf(b, "%llu,%llu,", seq, (unsigned long long)d->txns[i]);
             if (names[i])
                 csv_field(b, names[i], strlen(names[i]));
@@ -472,7 +482,7 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
         cli_buf_printf(b, "{\"seq\":%llu,\"victim\":%llu,\"cycle\":[", seq,
                        (unsigned long long)d->victim);
         for (unsigned i = 0; i < n; i++) {
-            size_t kl = d->klens[i] < TXKV_DEADLOCK_KEY_MAX ? d->klens[i] : TXKV_DEADLOCK_KEY_MAX;
+            size_t kl = cli_key_kept(d->klens[i]);
             cli_buf_printf(b, "%s{\"txn\":%llu,", i ? "," : "", (unsigned long long)d->txns[i]);
             if (names[i]) {
                 cli_buf_puts(b, "\"session\":");
@@ -500,16 +510,10 @@ static const char *lock_mode_name(int mode)
     return "?";
 }
 
-/* How many of a lock key's len bytes txkv_locks kept. */
-static size_t lock_kept(size_t len)
-{
-    return len < TXKV_DEADLOCK_KEY_MAX ? len : TXKV_DEADLOCK_KEY_MAX;
-}
-
 /* A key of the lock table, quoted, "..." after it when txkv kept only a prefix. */
 static void lock_key_plain(struct cli_buf *b, const unsigned char *k, size_t len)
 {
-    cli_quote(b, k, lock_kept(len), 0);
+    cli_quote(b, k, cli_key_kept(len), 0);
     if (len > TXKV_DEADLOCK_KEY_MAX)
         cli_buf_puts(b, "...");
 }
@@ -522,7 +526,7 @@ static void lock_key_json(struct cli_buf *b, const char *name, int present, cons
         cli_buf_printf(b, "\"%s\":null", name);
         return;
     }
-    json_bytes_field(b, name, k, lock_kept(len));
+    json_bytes_field(b, name, k, cli_key_kept(len));
     cli_buf_printf(b, ",\"%s_truncated\":%s", name, len > TXKV_DEADLOCK_KEY_MAX ? "true" : "false");
 }
 
@@ -563,10 +567,10 @@ void cli_out_lock(struct cli_buf *b, enum cli_format f, uint64_t index,
             csv_field(b, name, strlen(name));
         cli_buf_printf(b, ",%s,%s,", lock_mode_name(l->mode), state);
         if (has_lo)
-            csv_field(b, l->key, lock_kept(l->klen));
+            csv_field(b, l->key, cli_key_kept(l->klen));
         cli_buf_putc(b, ',');
         if (has_hi)
-            csv_field(b, l->hi, lock_kept(l->hilen));
+            csv_field(b, l->hi, cli_key_kept(l->hilen));
         cli_buf_printf(b, ",%d\n",
                        (has_lo && l->klen > TXKV_DEADLOCK_KEY_MAX) ||
                            (has_hi && l->hilen > TXKV_DEADLOCK_KEY_MAX));

@@ -77,6 +77,10 @@ void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const voi
                  const void *val, size_t vlen);
 void cli_out_rows_end(struct cli_buf *b, enum cli_format f, uint64_t nrows);
 void cli_out_count(struct cli_buf *b, enum cli_format f, uint64_t n);
+/* How many of a key's len bytes a deadlock or lock report kept (the rest is cut). */
+size_t cli_key_kept(size_t len);
+/* How many of d's transactions d holds (a longer cycle is cut). */
+unsigned cli_deadlock_ntxns(const struct txkv_deadlock_info *d);
 /* One deadlock (a row between cli_out_rows_begin/end); names[i]: txns[i]'s session or NULL. */
 void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
                       const struct txkv_deadlock_info *d, const char *const *names,
@@ -302,6 +306,8 @@ void cli_session_run(struct cli_shell *sh, struct cli_session *s, struct cli_cmd
                      int prefixed);
 /* Prints the results of blocked commands that have finished since. */
 void cli_drain(struct cli_shell *sh);
+/* Empties the (non-blocking) self-pipe fd, whose bytes only say "look at the done list". */
+void cli_pipe_drain(int fd);
 /* At end of input: waits up to sh->end_wait_ms for blocked commands; reports the rest. */
 void cli_finish(struct cli_shell *sh);
 /* CLOCK_MONOTONIC now + ms, for timed waits on the shell's condition variables. */
