@@ -3,8 +3,8 @@
  *
  * Runs on the session's worker thread only, and is the only code that
  * touches the session's txkv_txn (s->txn, s->wstate, s->wopts, s->wtxn_id),
- * so those need no lock; sh->mu is taken only to record which session ran
- * which transaction id (DEADLOCKS, LOCKS) and for .sleep's wait.  A lock wait
+ * so those need no lock; sh->mu is taken only to record and look up which
+ * session ran which transaction id (DEADLOCKS, LOCKS) and for .sleep's wait.  A lock wait
  * inside txkv blocks this thread, never the shell.
  *
  * Transaction states follow psql: outside BEGIN a command is its own

@@ -13,9 +13,10 @@
  * flag, poll() returns EINTR, and the read function hands libedit a ^C that
  * is bound to "kv-cancel".  Ctrl-D on an empty line ends input.
  *
- * Main thread only.  libedit's History keeps ~/.kvcli_history
- * ($KVCLI_HISTORY, "" for none); Tab completes command names and the words
- * that may follow them (cli-parse.c's command table).
+ * Main thread only.  libedit's History keeps the file kv-cli names
+ * (~/.kvcli_history, or $KVCLI_HISTORY, "" for none); Tab completes command
+ * names from cli-parse.c's command table, @session names, and the keywords
+ * that may follow a command (arg_words below).
  */
 #include "config.h"
 

@@ -1,12 +1,14 @@
 /*
  * cli-output.c - kv-cli's output: growable buffers, quoting, result formats.
  *
- * Owns how bytes become text.  Keys and values are arbitrary bytes, so every
+ * Owns how bytes become text, and kv-cli's allocation helpers (cli_x*, the
+ * one growable array).  Keys and values are arbitrary bytes, so every
  * printer decides between raw and quoted: plain output prints a value raw
- * when a reader cannot mistake it (printable, not empty, not starting with a
- * quote, not "(nil)"), else in the tokenizer's own double-quoted syntax, so
- * what kv-cli prints can be pasted back.  Dumps quote always and in ASCII
- * only.  JSON strings must be Unicode: bytes that are not UTF-8 go into a
+ * when a reader cannot mistake it (printable, not empty, not starting with
+ * '"', not "(nil)"), else in the tokenizer's own double-quoted syntax, which
+ * can be pasted back; a key is raw only when it reads back as the same one
+ * word (cli_put_word).  Dumps quote always and in ASCII only.  JSON strings must be Unicode: bytes
+ * that are not UTF-8 go into a
  * "*_hex" field instead of being silently mangled.
  *
  * Commands write into a cli_buf on a worker thread; the main thread prints

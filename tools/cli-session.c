@@ -13,15 +13,15 @@
  * queues a job and waits on sh->done_cv with a deadline of sh->wait_ms.  If
  * the job finishes in time the main thread prints it.  If not, it marks the
  * job detached and says "[NAME] blocked"; when the worker finishes a
- * detached job it appends it to sh->done list and writes a byte to the
- * self-pipe, so an idle prompt wakes up and prints it (cli_drain).  The
+ * detached job it appends it to the done list (sh->done_head) and writes a
+ * byte to the self-pipe, so an idle prompt wakes up and prints it (cli_drain).  The
  * decision "done" vs "detached" is made under the mutex on both sides, so
  * each result is printed exactly once, by the main thread.
  *
  * Determinism for scripts: a step's own result prints first; then, because
  * that step may have released locks that blocked jobs wait for, the shell
- * waits up to sh->wait_ms more for blocked jobs to finish (cli_settle) and
- * prints those in the order they finished.
+ * waits up to sh->wait_ms more for blocked jobs to finish (wait_blocked, at
+ * the end of cli_session_run) and prints those in the order they finished.
  */
 #include "config.h"
 

@@ -2,7 +2,7 @@
  * cli.h - kv-cli's private interface, shared by tools/cli-*.c and kv-cli.c.
  *
  * kv-cli is split by concept:
- *   cli-output.c   growable output buffers, value quoting, plain/csv/json output
+ *   cli-output.c   allocation, growable buffers, value quoting, plain/csv/json output
  *   cli-parse.c    tokenizer (quoting rules), the command table, the parser
  *   cli-exec.c     runs one parsed command in a session's transaction context
  *   cli-session.c  sessions: one worker thread each, job queues, bounded waits,
@@ -153,7 +153,7 @@ enum cli_op {
     CLI_DOT_QUIT,
 };
 
-/* Ops below CLI_SHUTDOWN need a session's worker; the rest run on the main thread. */
+/* Ops up to and including CLI_SHUTDOWN run on a session's worker; the rest on the main thread. */
 #define CLI_OP_IN_SESSION(op) ((op) > CLI_NONE && (op) <= CLI_SHUTDOWN)
 
 struct cli_bytes {

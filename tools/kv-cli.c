@@ -25,6 +25,7 @@
 
 #include "cli.h"
 
+/* Why run_line asks to stop reading input: .quit, or a failure under --bail. */
 enum { QUIT = 1, BAIL = 2 };
 
 static void print_help_all(struct cli_buf *b)
