@@ -139,7 +139,7 @@ static int op_range(txkv_txn *t, struct cli_job *j, enum range_what what)
         if (to->p && !key_before(k, kl, to))
             break;
         if (what == RANGE_SCAN) {
-            cli_out_row(&j->out, j->format, n, k, kl, v, vl);
+            cli_out_row(&j->out, j->format, n, &(struct cli_row){k, kl, v, vl});
         } else if (what == RANGE_DUMP) {
             cli_buf_puts(&j->aux, "PUT ");
             cli_quote(&j->aux, k, kl, 1);

@@ -365,9 +365,10 @@ void cli_out_rows_begin(struct cli_buf *b, enum cli_format f)
         cli_buf_putc(b, '[');
 }
 
-void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const void *key, size_t klen,
-                 const void *val, size_t vlen)
+void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const struct cli_row *r)
 {
+    const void *key = r->key, *val = r->val;
+    size_t klen = r->klen, vlen = r->vlen;
     switch (f) {
     case CLI_FMT_PLAIN:
         cli_put_word(b, key, klen);

@@ -73,8 +73,14 @@ void cli_out_ok(struct cli_buf *b, enum cli_format f);
 void cli_out_ok_count(struct cli_buf *b, enum cli_format f, const char *what, uint64_t n);
 void cli_out_error(struct cli_buf *b, enum cli_format f, const char *name, const char *msg);
 void cli_out_rows_begin(struct cli_buf *b, enum cli_format f);
-void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const void *key, size_t klen,
-                 const void *val, size_t vlen);
+/* One key and its value, as SCAN lists them. */
+struct cli_row {
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+};
+void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const struct cli_row *r);
 void cli_out_rows_end(struct cli_buf *b, enum cli_format f, uint64_t nrows);
 void cli_out_count(struct cli_buf *b, enum cli_format f, uint64_t n);
 /* How many of a key's len bytes a deadlock or lock report kept (the rest is cut). */
