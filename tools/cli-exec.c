@@ -3,8 +3,8 @@
  *
  * Runs on the session's worker thread only, and is the only code that
  * touches the session's txkv_txn (s->txn, s->wstate, s->wopts, s->wtxn_id),
- * so those need no lock; sh->mu is taken only to record which session ran
- * which transaction id (DEADLOCKS, LOCKS) and for .sleep's wait.  A lock wait
+ * so those need no lock; sh->mu is taken only to record and look up which
+ * session ran which transaction id (DEADLOCKS, LOCKS) and for .sleep's wait.  A lock wait
  * inside txkv blocks this thread, never the shell.
  *
  * Transaction states follow psql: outside BEGIN a command is its own
@@ -43,6 +43,14 @@ static int job_err(struct cli_job *j, int rc, const char *fmt, ...)
     va_end(ap);
     j->errmsg = j->errbuf;
     return rc;
+}
+
+/* Drops what the command wrote to j->out: an attempt txkv_run retries, or before an error. */
+static void out_rewind(struct cli_job *j)
+{
+    j->out.n = j->mark;
+    if (j->out.p)
+        j->out.p[j->out.n] = '\0';
 }
 
 /* Returns the session to "no transaction", whatever state it was in. */
@@ -131,7 +139,7 @@ static int op_range(txkv_txn *t, struct cli_job *j, enum range_what what)
         if (to->p && !key_before(k, kl, to))
             break;
         if (what == RANGE_SCAN) {
-            cli_out_row(&j->out, j->format, n, k, kl, v, vl);
+            cli_out_row(&j->out, j->format, n, &(struct cli_row){k, kl, v, vl});
         } else if (what == RANGE_DUMP) {
             cli_buf_puts(&j->aux, "PUT ");
             cli_quote(&j->aux, k, kl, 1);
@@ -174,9 +182,7 @@ static int run_op(txkv_txn *t, void *arg)
     int rc = 0;
     if (j->note_id)
         note_txn(j->s, t);
-    j->out.n = j->mark;
-    if (j->out.p)
-        j->out.p[j->out.n] = '\0';
+    out_rewind(j);
     switch (j->cmd.op) {
     case CLI_GET:
         rc = op_get(t, j);
@@ -319,7 +325,7 @@ static void do_deadlocks(struct cli_session *s, struct cli_job *j)
     cli_out_rows_begin(&j->out, j->format);
     for (size_t i = 0; i < n; i++) {
         const char *names[TXKV_DEADLOCK_MAX_TXNS], *victim;
-        unsigned m = d[i].ntxns < TXKV_DEADLOCK_MAX_TXNS ? d[i].ntxns : TXKV_DEADLOCK_MAX_TXNS;
+        unsigned m = cli_deadlock_ntxns(&d[i]);
         pthread_mutex_lock(&sh->mu);
         for (unsigned k = 0; k < m; k++)
             names[k] = txn_session(sh, d[i].txns[k]);
@@ -339,8 +345,7 @@ static int lock_cmp(const void *pa, const void *pb)
     if (alo != blo)
         return alo - blo;
     if (alo) {
-        size_t al = a->klen < TXKV_DEADLOCK_KEY_MAX ? a->klen : TXKV_DEADLOCK_KEY_MAX;
-        size_t bl = b->klen < TXKV_DEADLOCK_KEY_MAX ? b->klen : TXKV_DEADLOCK_KEY_MAX;
+        size_t al = cli_key_kept(a->klen), bl = cli_key_kept(b->klen);
         int c = memcmp(a->key, b->key, al < bl ? al : bl);
         if (c)
             return c;
@@ -416,12 +421,25 @@ static void free_recs(struct cli_job *j)
     j->nrecs = 0;
 }
 
-static int is_comment(const char *s, size_t n)
+/* The statements of one .load line into j->recs: each must be PUT key value. */
+static int load_line(struct cli_job *j, struct cli_tokens *t, size_t lineno, size_t *reccap)
 {
-    size_t i = 0;
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
-        i++;
-    return i == n || s[i] == '#' || (i + 1 < n && s[i] == '-' && s[i + 1] == '-');
+    size_t n;
+    for (size_t i = 0; i < t->n; i += n + 1) {
+        n = cli_statement_len(t, i);
+        if (n == 0)
+            continue;
+        const struct cli_token *w = &t->v[i];
+        const struct cli_cmd_info *ci = w->quoted ? NULL : cli_command_find(w->p);
+        if (!ci || ci->op != CLI_PUT || n != 3)
+            return job_err(j, CLI_ESYNTAX, "%s:%zu: expected PUT key value", j->cmd.a.p, lineno);
+        j->recs = cli_xgrow(j->recs, reccap, j->nrecs + 1, sizeof *j->recs, 64);
+        struct cli_load_rec *r = &j->recs[j->nrecs++];
+        r->key = (struct cli_bytes){t->v[i + 1].p, t->v[i + 1].n};
+        r->val = (struct cli_bytes){t->v[i + 2].p, t->v[i + 2].n};
+        t->v[i + 1].p = t->v[i + 2].p = NULL; /* moved into the record */
+    }
+    return 0;
 }
 
 int cli_load_parse(struct cli_job *j)
@@ -437,44 +455,19 @@ int cli_load_parse(struct cli_job *j)
     int rc = 0;
     while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        if (is_comment(line, (size_t)len))
+        if (cli_line_is_comment(line, (size_t)len))
             continue;
         if (cli_tokenize(line, (size_t)len, &t, msg, sizeof msg) < 0) {
             rc = job_err(j, CLI_ESYNTAX, "%s:%zu: %s", path, lineno, msg);
             break;
         }
-        for (size_t i = 0; i < t.n;) {
-            size_t e = i;
-            while (e < t.n && t.v[e].p)
-                e++;
-            if (e > i) {
-                const struct cli_token *w = &t.v[i];
-                const struct cli_cmd_info *ci = w->quoted ? NULL : cli_command_find(w->p);
-                if (!ci || ci->op != CLI_PUT || e - i != 3) {
-                    rc = job_err(j, CLI_ESYNTAX, "%s:%zu: expected PUT key value", path, lineno);
-                    break;
-                }
-                if (j->nrecs == reccap) {
-                    reccap = reccap ? reccap * 2 : 64;
-                    j->recs = cli_xrealloc(j->recs, reccap * sizeof *j->recs);
-                }
-                struct cli_load_rec *r = &j->recs[j->nrecs++];
-                r->key = (struct cli_bytes){t.v[i + 1].p, t.v[i + 1].n};
-                r->val = (struct cli_bytes){t.v[i + 2].p, t.v[i + 2].n};
-                t.v[i + 1].p = t.v[i + 2].p = NULL; /* moved into the record */
-            }
-            i = e + 1;
-        }
-        for (size_t i = 0; i < t.n; i++)
-            free(t.v[i].p);
-        t.n = 0;
+        rc = load_line(j, &t, lineno, &reccap);
+        cli_tokens_clear(&t);
     }
     if (rc == 0 && ferror(f))
         rc = job_err(j, TXKV_IO, "cannot read %s: %s", path, strerror(errno));
     free(line);
-    for (size_t i = 0; i < t.n; i++)
-        free(t.v[i].p);
-    free(t.v);
+    cli_tokens_free(&t);
     fclose(f);
     if (rc)
         free_recs(j);
@@ -543,9 +536,7 @@ void cli_exec(struct cli_session *s, struct cli_job *j)
         (j->cmd.a.n == 0 || j->cmd.a.n > TXKV_MAX_KEY))
         job_err(j, rc, "invalid argument: a key is 1 to %u bytes", TXKV_MAX_KEY);
     if (rc) {
-        j->out.n = j->mark;
-        if (j->out.p)
-            j->out.p[j->out.n] = '\0';
+        out_rewind(j);
         cli_out_error(&j->out, j->format, rc == CLI_ESYNTAX ? "SYNTAX" : txkv_strerror(rc),
                       j->errmsg ? j->errmsg : txkv_errmsg(rc));
         j->failed = 1;

@@ -13,9 +13,10 @@
  * flag, poll() returns EINTR, and the read function hands libedit a ^C that
  * is bound to "kv-cancel".  Ctrl-D on an empty line ends input.
  *
- * Main thread only.  libedit's History keeps ~/.kvcli_history
- * ($KVCLI_HISTORY, "" for none); Tab completes command names and the words
- * that may follow them (cli-parse.c's command table).
+ * Main thread only.  libedit's History keeps the file kv-cli names
+ * (~/.kvcli_history, or $KVCLI_HISTORY, "" for none); Tab completes command
+ * names from cli-parse.c's command table, @session names, and the keywords
+ * that may follow a command (arg_words below).
  */
 #include "config.h"
 
@@ -63,25 +64,18 @@ static void on_sigint(int sig)
     got_sigint = 1;
 }
 
-static void drain_pipe(int fd)
-{
-    char junk[64];
-    while (read(fd, junk, sizeof junk) > 0)
-        ;
-}
-
 /* ---- plain reader ----------------------------------------------------- */
 
-struct cli_input *cli_input_fd(int fd, int notify_fd, cli_notify_fn fn, void *arg)
+struct cli_input *cli_input_fd(int fd, const struct cli_input_hooks *h)
 {
     struct cli_input *in = cli_xmalloc(sizeof *in);
     struct stat st;
     memset(in, 0, sizeof *in);
     in->fd = fd;
     /* A file is always readable: results can wait for the next line's drain. */
-    in->notify_fd = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? -1 : notify_fd;
-    in->notify = fn;
-    in->arg = arg;
+    in->notify_fd = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? -1 : h->notify_fd;
+    in->notify = h->notify;
+    in->arg = h->arg;
     return in;
 }
 
@@ -91,9 +85,7 @@ static int fd_line(struct cli_input *in, char **line, size_t *len)
         char *nl = in->len > in->off ? memchr(in->buf + in->off, '\n', in->len - in->off) : NULL;
         if (nl || (in->eof && in->off < in->len)) {
             size_t n = nl ? (size_t)(nl - (in->buf + in->off)) : in->len - in->off;
-            *line = cli_xmalloc(n + 1);
-            memcpy(*line, in->buf + in->off, n);
-            (*line)[n] = '\0';
+            *line = cli_xmemdup(in->buf + in->off, n);
             *len = n;
             in->off += n + (nl ? 1 : 0);
             return 1;
@@ -105,10 +97,7 @@ static int fd_line(struct cli_input *in, char **line, size_t *len)
             in->len -= in->off;
             in->off = 0;
         }
-        if (in->cap - in->len < 4096) {
-            in->cap = in->cap ? in->cap * 2 : 65536;
-            in->buf = cli_xrealloc(in->buf, in->cap);
-        }
+        in->buf = cli_xgrow(in->buf, &in->cap, in->len + 4096, 1, 65536);
         if (in->notify_fd >= 0) {
             struct pollfd p[2] = {{in->fd, POLLIN, 0}, {in->notify_fd, POLLIN, 0}};
             if (poll(p, 2, -1) < 0) {
@@ -118,7 +107,7 @@ static int fd_line(struct cli_input *in, char **line, size_t *len)
                 continue;
             }
             if (p[1].revents & POLLIN) {
-                drain_pipe(in->notify_fd);
+                cli_pipe_drain(in->notify_fd);
                 in->notify(in->arg);
             }
             if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -187,7 +176,7 @@ static int edit_getc(EditLine *el, wchar_t *wc)
         if (r < 0)
             return -1;
         if (in->notify_fd >= 0 && (p[1].revents & POLLIN)) {
-            drain_pipe(in->notify_fd);
+            cli_pipe_drain(in->notify_fd);
             fputs("\r\033[K", stdout);
             fflush(stdout);
             in->notify(in->arg);
@@ -236,16 +225,57 @@ static void cand_add(struct cands *c, const char *w, const char *prefix, size_t 
     c->v[c->n++] = w;
 }
 
-static const char *const begin_words[] = {"READ",       "COMMITTED",   "SNAPSHOT", "SERIALIZABLE",
-                                          "OPTIMISTIC", "PESSIMISTIC", "ONLY"};
-static const char *const level_words[] = {"READ", "COMMITTED", "SNAPSHOT", "SERIALIZABLE"};
-static const char *const cc_words[] = {"OPTIMISTIC", "PESSIMISTIC"};
-static const char *const onoff_words[] = {"on", "off"};
-static const char *const format_words[] = {"plain", "csv", "json"};
+/* Candidates among words, a NULL-terminated list. */
+static void add_words(struct cands *c, const char *const *words, const char *p, size_t pl)
+{
+    for (; *words; words++)
+        cand_add(c, *words, p, pl);
+}
 
-#define ADD_WORDS(c, arr, p, n)                                                                    \
-    for (size_t i_ = 0; i_ < sizeof(arr) / sizeof(arr)[0]; i_++)                                   \
-    cand_add((c), (arr)[i_], (p), (n))
+static void add_commands(struct cands *c, const char *p, size_t pl)
+{
+    size_t n;
+    const struct cli_cmd_info *cmds = cli_commands(&n);
+    for (size_t i = 0; i < n; i++)
+        cand_add(c, cmds[i].name, p, pl);
+}
+
+static void add_sessions(struct cands *c, const struct cli_shell *sh, const char *p, size_t pl)
+{
+    for (int i = 0; i < sh->nsessions; i++)
+        cand_add(c, sh->sessions[i]->name, p, pl);
+}
+
+static const char *const begin_words[] = {"READ",       "COMMITTED",   "SNAPSHOT", "SERIALIZABLE",
+                                          "OPTIMISTIC", "PESSIMISTIC", "ONLY",     NULL};
+static const char *const level_words[] = {"READ", "COMMITTED", "SNAPSHOT", "SERIALIZABLE", NULL};
+static const char *const cc_words[] = {"OPTIMISTIC", "PESSIMISTIC", NULL};
+static const char *const onoff_words[] = {"on", "off", NULL};
+static const char *const format_words[] = {"plain", "csv", "json", NULL};
+
+/* The keywords that may follow each command; session and command names are added live. */
+static const struct {
+    enum cli_op op;
+    const char *const *words;
+} arg_words[] = {
+    {CLI_BEGIN, begin_words},     {CLI_DOT_ISOLATION, level_words}, {CLI_DOT_CC, cc_words},
+    {CLI_DOT_TIMER, onoff_words}, {CLI_DOT_ECHO, onoff_words},      {CLI_DOT_FORMAT, format_words},
+};
+
+/* Candidates for a word after the command named first. */
+static void add_args(struct cands *c, const struct cli_shell *sh, const char *first, const char *p,
+                     size_t pl)
+{
+    const struct cli_cmd_info *ci = cli_command_find(first);
+    enum cli_op op = ci ? ci->op : CLI_NONE;
+    if (op == CLI_DOT_SESSION)
+        add_sessions(c, sh, p, pl);
+    else if (op == CLI_HELP)
+        add_commands(c, p, pl);
+    for (size_t i = 0; i < sizeof arg_words / sizeof arg_words[0]; i++)
+        if (arg_words[i].op == op)
+            add_words(c, arg_words[i].words, p, pl);
+}
 
 /*
  * The rest of w after the typed prefix (plen bytes), in the case of the last
@@ -266,20 +296,12 @@ static void rest_in_case(const char *w, const char *prefix, size_t plen, size_t 
     out[j] = '\0';
 }
 
-static unsigned char edit_complete(EditLine *el, int ch)
+/*
+ * How many words come before the one at w in the statement that starts at
+ * stmt, not counting an @NAME first; the first of them goes into first.
+ */
+static int words_before(const char *stmt, const char *w, char *first, size_t firstsz)
 {
-    (void)ch;
-    struct cli_input *in = el_input(el);
-    const LineInfo *li = el_line(el);
-    const char *start = li->buffer, *cur = li->cursor;
-    const char *w = cur;
-    while (w > start && !isspace((unsigned char)w[-1]) && w[-1] != ';')
-        w--;
-    const char *stmt = w;
-    while (stmt > start && stmt[-1] != ';')
-        stmt--;
-    /* The words before this one, after an optional @NAME. */
-    char first[32] = "";
     int nwords = 0;
     for (const char *p = stmt; p < w;) {
         while (p < w && isspace((unsigned char)*p))
@@ -294,10 +316,59 @@ static unsigned char edit_complete(EditLine *el, int ch)
             continue;
         }
         if (nwords == 0)
-            snprintf(first, sizeof first, "%.*s", (int)(q - p), p);
+            snprintf(first, firstsz, "%.*s", (int)(q - p), p);
         nwords++;
         p = q;
     }
+    return nwords;
+}
+
+/* Completes the typed p[0..pl) from c: the one candidate, their common prefix, or a list. */
+static unsigned char complete_with(EditLine *el, const struct cands *c, const char *p, size_t pl,
+                                   int at)
+{
+    char word[64];
+    if (c->n == 1) {
+        rest_in_case(c->v[0], p, pl, SIZE_MAX, word, sizeof word);
+        el_insertstr(el, word);
+        el_insertstr(el, " ");
+        return CC_REFRESH;
+    }
+    size_t common = strlen(c->v[0]);
+    for (int i = 1; i < c->n; i++) {
+        size_t k = 0;
+        while (k < common && c->v[i][k] &&
+               tolower((unsigned char)c->v[i][k]) == tolower((unsigned char)c->v[0][k]))
+            k++;
+        common = k;
+    }
+    if (common > pl) {
+        rest_in_case(c->v[0], p, pl, common, word, sizeof word);
+        el_insertstr(el, word);
+        return CC_REFRESH;
+    }
+    fputc('\n', stdout);
+    for (int i = 0; i < c->n; i++)
+        printf("%s%s%s", at ? "@" : "", c->v[i], i + 1 < c->n ? "  " : "\n");
+    fflush(stdout);
+    return CC_REDISPLAY;
+}
+
+/* Tab: a command name, an @session, or a keyword that may follow the command. */
+static unsigned char edit_complete(EditLine *el, int ch)
+{
+    (void)ch;
+    struct cli_input *in = el_input(el);
+    const LineInfo *li = el_line(el);
+    const char *start = li->buffer, *cur = li->cursor;
+    const char *w = cur;
+    while (w > start && !isspace((unsigned char)w[-1]) && w[-1] != ';')
+        w--;
+    const char *stmt = w;
+    while (stmt > start && stmt[-1] != ';')
+        stmt--;
+    char first[32] = "";
+    int nwords = words_before(stmt, w, first, sizeof first);
     size_t plen = (size_t)(cur - w);
     char prefix[64];
     if (plen >= sizeof prefix)
@@ -308,90 +379,30 @@ static unsigned char edit_complete(EditLine *el, int ch)
     struct cands c = {.n = 0};
     const char *p = prefix;
     size_t pl = plen;
-    int at = 0;
-    if (nwords == 0 && prefix[0] == '@') {
-        at = 1, p++, pl--;
-        for (int i = 0; i < in->sh->nsessions; i++)
-            cand_add(&c, in->sh->sessions[i]->name, p, pl);
+    int at = nwords == 0 && prefix[0] == '@';
+    if (at) {
+        p++, pl--;
+        add_sessions(&c, in->sh, p, pl);
     } else if (nwords == 0) {
-        size_t n;
-        const struct cli_cmd_info *cmds = cli_commands(&n);
-        for (size_t i = 0; i < n; i++)
-            cand_add(&c, cmds[i].name, p, pl);
+        add_commands(&c, p, pl);
     } else {
-        const struct cli_cmd_info *ci = cli_command_find(first);
-        switch (ci ? ci->op : CLI_NONE) {
-        case CLI_BEGIN:
-            ADD_WORDS(&c, begin_words, p, pl);
-            break;
-        case CLI_DOT_ISOLATION:
-            ADD_WORDS(&c, level_words, p, pl);
-            break;
-        case CLI_DOT_CC:
-            ADD_WORDS(&c, cc_words, p, pl);
-            break;
-        case CLI_DOT_TIMER:
-        case CLI_DOT_ECHO:
-            ADD_WORDS(&c, onoff_words, p, pl);
-            break;
-        case CLI_DOT_FORMAT:
-            ADD_WORDS(&c, format_words, p, pl);
-            break;
-        case CLI_DOT_SESSION:
-            for (int i = 0; i < in->sh->nsessions; i++)
-                cand_add(&c, in->sh->sessions[i]->name, p, pl);
-            break;
-        case CLI_HELP: {
-            size_t n;
-            const struct cli_cmd_info *cmds = cli_commands(&n);
-            for (size_t i = 0; i < n; i++)
-                cand_add(&c, cmds[i].name, p, pl);
-            break;
-        }
-        default:
-            break;
-        }
+        add_args(&c, in->sh, first, p, pl);
     }
     if (c.n == 0)
         return CC_ERROR;
-    char word[64];
-    if (c.n == 1) {
-        rest_in_case(c.v[0], p, pl, SIZE_MAX, word, sizeof word);
-        el_insertstr(el, word);
-        el_insertstr(el, " ");
-        return CC_REFRESH;
-    }
-    /* Several: extend to their common prefix, or list them. */
-    size_t common = strlen(c.v[0]);
-    for (int i = 1; i < c.n; i++) {
-        size_t k = 0;
-        while (k < common && c.v[i][k] &&
-               tolower((unsigned char)c.v[i][k]) == tolower((unsigned char)c.v[0][k]))
-            k++;
-        common = k;
-    }
-    if (common > pl) {
-        rest_in_case(c.v[0], p, pl, common, word, sizeof word);
-        el_insertstr(el, word);
-        return CC_REFRESH;
-    }
-    fputc('\n', stdout);
-    for (int i = 0; i < c.n; i++)
-        printf("%s%s%s", at ? "@" : "", c.v[i], i + 1 < c.n ? "  " : "\n");
-    fflush(stdout);
-    return CC_REDISPLAY;
+    return complete_with(el, &c, p, pl, at);
 }
 
-struct cli_input *cli_input_edit(const char *prog, int notify_fd, cli_notify_fn fn, void *arg,
-                                 cli_prompt_fn prompt, const char *histfile, struct cli_shell *sh)
+struct cli_input *cli_input_edit(const char *prog, const struct cli_input_hooks *h,
+                                 const char *histfile, struct cli_shell *sh)
 {
     struct cli_input *in = cli_xmalloc(sizeof *in);
     memset(in, 0, sizeof *in);
     in->fd = STDIN_FILENO;
-    in->notify_fd = notify_fd;
-    in->notify = fn;
-    in->arg = arg;
-    in->prompt = prompt;
+    in->notify_fd = h->notify_fd;
+    in->notify = h->notify;
+    in->arg = h->arg;
+    in->prompt = h->prompt;
     in->sh = sh;
 
     /* No SA_RESTART: a Ctrl-C must interrupt poll() in edit_getc. */
@@ -459,9 +470,7 @@ static int edit_line(struct cli_input *in, char **line, size_t *len)
                 history(in->hist, &ev, H_ENTER, s);
             }
         }
-        *line = cli_xmalloc(l + 1);
-        memcpy(*line, s, l);
-        (*line)[l] = '\0';
+        *line = cli_xmemdup(s, l);
         *len = l;
         return 1;
     }

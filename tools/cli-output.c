@@ -1,12 +1,14 @@
 /*
  * cli-output.c - kv-cli's output: growable buffers, quoting, result formats.
  *
- * Owns how bytes become text.  Keys and values are arbitrary bytes, so every
+ * Owns how bytes become text, and kv-cli's allocation helpers (cli_x*, the
+ * one growable array).  Keys and values are arbitrary bytes, so every
  * printer decides between raw and quoted: plain output prints a value raw
- * when a reader cannot mistake it (printable, not empty, not starting with a
- * quote, not "(nil)"), else in the tokenizer's own double-quoted syntax, so
- * what kv-cli prints can be pasted back.  Dumps quote always and in ASCII
- * only.  JSON strings must be Unicode: bytes that are not UTF-8 go into a
+ * when a reader cannot mistake it (printable, not empty, not starting with
+ * '"', not "(nil)"), else in the tokenizer's own double-quoted syntax, which
+ * can be pasted back; a key is raw only when it reads back as the same one
+ * word (cli_put_word).  Dumps quote always and in ASCII only.  JSON strings must be Unicode: bytes
+ * that are not UTF-8 go into a
  * "*_hex" field instead of being silently mangled.
  *
  * Commands write into a cli_buf on a worker thread; the main thread prints
@@ -41,21 +43,35 @@ void *cli_xrealloc(void *p, size_t n)
     return q;
 }
 
-char *cli_xstrdup(const char *s)
+char *cli_xmemdup(const void *p, size_t n)
 {
-    size_t n = strlen(s) + 1;
-    return memcpy(cli_xmalloc(n), s, n);
+    char *q = cli_xmalloc(n + 1);
+    if (n)
+        memcpy(q, p, n);
+    q[n] = '\0';
+    return q;
 }
 
+char *cli_xstrdup(const char *s)
+{
+    return cli_xmemdup(s, strlen(s));
+}
+
+void *cli_xgrow(void *p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (*cap >= need)
+        return p;
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    *cap = c;
+    return cli_xrealloc(p, c * size);
+}
+
+/* Room for extra bytes and the NUL that every put keeps after them. */
 static void buf_reserve(struct cli_buf *b, size_t extra)
 {
-    if (b->cap - b->n > extra)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->n <= extra)
-        cap *= 2;
-    b->p = cli_xrealloc(b->p, cap);
-    b->cap = cap;
+    b->p = cli_xgrow(b->p, &b->cap, b->n + extra + 1, 1, 256);
 }
 
 void cli_buf_put(struct cli_buf *b, const void *p, size_t n)
@@ -349,9 +365,10 @@ void cli_out_rows_begin(struct cli_buf *b, enum cli_format f)
         cli_buf_putc(b, '[');
 }
 
-void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const void *key, size_t klen,
-                 const void *val, size_t vlen)
+void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const struct cli_row *r)
 {
+    const void *key = r->key, *val = r->val;
+    size_t klen = r->klen, vlen = r->vlen;
     switch (f) {
     case CLI_FMT_PLAIN:
         cli_put_word(b, key, klen);
@@ -410,6 +427,16 @@ void cli_out_stat(struct cli_buf *b, enum cli_format f, int first, int last, con
     }
 }
 
+size_t cli_key_kept(size_t len)
+{
+    return len < TXKV_DEADLOCK_KEY_MAX ? len : TXKV_DEADLOCK_KEY_MAX;
+}
+
+unsigned cli_deadlock_ntxns(const struct txkv_deadlock_info *d)
+{
+    return d->ntxns < TXKV_DEADLOCK_MAX_TXNS ? d->ntxns : TXKV_DEADLOCK_MAX_TXNS;
+}
+
 /* "T1 (txn 3)", or "txn 3" when no session is known. */
 static void txn_label(struct cli_buf *b, const char *name, uint64_t id)
 {
@@ -423,13 +450,13 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
                       const struct txkv_deadlock_info *d, const char *const *names,
                       const char *victim)
 {
-    unsigned n = d->ntxns < TXKV_DEADLOCK_MAX_TXNS ? d->ntxns : TXKV_DEADLOCK_MAX_TXNS;
+    unsigned n = cli_deadlock_ntxns(d);
     unsigned long long seq = (unsigned long long)d->seq;
     switch (f) {
     case CLI_FMT_PLAIN:
         cli_buf_printf(b, "deadlock %llu:", seq);
         for (unsigned i = 0; i < n; i++) {
-            size_t kl = d->klens[i] < TXKV_DEADLOCK_KEY_MAX ? d->klens[i] : TXKV_DEADLOCK_KEY_MAX;
+            size_t kl = cli_key_kept(d->klens[i]);
             cli_buf_puts(b, i ? ", " : " ");
             txn_label(b, names[i], d->txns[i]);
             cli_buf_puts(b, " waited for ");
@@ -443,7 +470,7 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
         break;
     case CLI_FMT_CSV:
         for (unsigned i = 0; i < n; i++) {
-            size_t kl = d->klens[i] < TXKV_DEADLOCK_KEY_MAX ? d->klens[i] : TXKV_DEADLOCK_KEY_MAX;
+            size_t kl = cli_key_kept(d->klens[i]);
             cli_buf_printf(b, "%llu,%llu,", seq, (unsigned long long)d->txns[i]);
             if (names[i])
                 csv_field(b, names[i], strlen(names[i]));
@@ -458,7 +485,7 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
         cli_buf_printf(b, "{\"seq\":%llu,\"victim\":%llu,\"cycle\":[", seq,
                        (unsigned long long)d->victim);
         for (unsigned i = 0; i < n; i++) {
-            size_t kl = d->klens[i] < TXKV_DEADLOCK_KEY_MAX ? d->klens[i] : TXKV_DEADLOCK_KEY_MAX;
+            size_t kl = cli_key_kept(d->klens[i]);
             cli_buf_printf(b, "%s{\"txn\":%llu,", i ? "," : "", (unsigned long long)d->txns[i]);
             if (names[i]) {
                 cli_buf_puts(b, "\"session\":");
@@ -486,16 +513,10 @@ static const char *lock_mode_name(int mode)
     return "?";
 }
 
-/* How many of a lock key's len bytes txkv_locks kept. */
-static size_t lock_kept(size_t len)
-{
-    return len < TXKV_DEADLOCK_KEY_MAX ? len : TXKV_DEADLOCK_KEY_MAX;
-}
-
 /* A key of the lock table, quoted, "..." after it when txkv kept only a prefix. */
 static void lock_key_plain(struct cli_buf *b, const unsigned char *k, size_t len)
 {
-    cli_quote(b, k, lock_kept(len), 0);
+    cli_quote(b, k, cli_key_kept(len), 0);
     if (len > TXKV_DEADLOCK_KEY_MAX)
         cli_buf_puts(b, "...");
 }
@@ -508,7 +529,7 @@ static void lock_key_json(struct cli_buf *b, const char *name, int present, cons
         cli_buf_printf(b, "\"%s\":null", name);
         return;
     }
-    json_bytes_field(b, name, k, lock_kept(len));
+    json_bytes_field(b, name, k, cli_key_kept(len));
     cli_buf_printf(b, ",\"%s_truncated\":%s", name, len > TXKV_DEADLOCK_KEY_MAX ? "true" : "false");
 }
 
@@ -549,10 +570,10 @@ void cli_out_lock(struct cli_buf *b, enum cli_format f, uint64_t index,
             csv_field(b, name, strlen(name));
         cli_buf_printf(b, ",%s,%s,", lock_mode_name(l->mode), state);
         if (has_lo)
-            csv_field(b, l->key, lock_kept(l->klen));
+            csv_field(b, l->key, cli_key_kept(l->klen));
         cli_buf_putc(b, ',');
         if (has_hi)
-            csv_field(b, l->hi, lock_kept(l->hilen));
+            csv_field(b, l->hi, cli_key_kept(l->hilen));
         cli_buf_printf(b, ",%d\n",
                        (has_lo && l->klen > TXKV_DEADLOCK_KEY_MAX) ||
                            (has_hi && l->hilen > TXKV_DEADLOCK_KEY_MAX));

@@ -27,12 +27,35 @@
 
 /* ---- tokenizer -------------------------------------------------------- */
 
+/* One line being split: the input, the position, the token being built. */
+struct lexer {
+    const char *s;
+    size_t n, i;
+    struct cli_buf cur; /* the current token's decoded bytes */
+    char *err;
+    size_t errsz;
+};
+
+/* Formats a message into err; returns -1 so that error paths can return it. */
+static int verr(char *err, size_t errsz, const char *fmt, va_list ap)
+{
+    vsnprintf(err, errsz, fmt, ap);
+    return -1;
+}
+
+static int lex_error(struct lexer *lx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int lex_error(struct lexer *lx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verr(lx->err, lx->errsz, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static void tok_push(struct cli_tokens *t, char *p, size_t n, int quoted)
 {
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->v = cli_xrealloc(t->v, t->cap * sizeof *t->v);
-    }
+    t->v = cli_xgrow(t->v, &t->cap, t->n + 1, sizeof *t->v, 16);
     t->v[t->n++] = (struct cli_token){p, n, quoted};
 }
 
@@ -44,134 +67,162 @@ static int hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static int tok_error(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int tok_error(char *err, size_t errsz, const char *fmt, ...)
+/* Token separators: the C locale's whitespace, whatever LC_CTYPE says (main sets it). */
+static int is_blank(unsigned char c)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-    return -1;
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* '...' from its opening quote at s[i]: the bytes up to the next ' as they are. */
+static int lex_single(struct lexer *lx)
+{
+    size_t start = ++lx->i;
+    while (lx->i < lx->n && lx->s[lx->i] != '\'')
+        lx->i++;
+    if (lx->i == lx->n)
+        return lex_error(lx, "unterminated ' quote");
+    cli_buf_put(&lx->cur, lx->s + start, lx->i - start);
+    lx->i++;
+    return 0;
+}
+
+/* The escape after a backslash inside "...", the inverse of cli_quote. */
+static int lex_escape(struct lexer *lx)
+{
+    const char *s = lx->s;
+    size_t n = lx->n;
+    unsigned char c = (unsigned char)s[lx->i++];
+    switch (c) {
+    case 'n':
+        cli_buf_putc(&lx->cur, '\n');
+        return 0;
+    case 't':
+        cli_buf_putc(&lx->cur, '\t');
+        return 0;
+    case 'r':
+        cli_buf_putc(&lx->cur, '\r');
+        return 0;
+    case '0':
+        cli_buf_putc(&lx->cur, '\0');
+        return 0;
+    case '\\':
+    case '"':
+    case '\'':
+        cli_buf_putc(&lx->cur, c);
+        return 0;
+    case 'x': {
+        int h = lx->i < n ? hexval((unsigned char)s[lx->i]) : -1;
+        int l = lx->i + 1 < n ? hexval((unsigned char)s[lx->i + 1]) : -1;
+        if (h < 0 || l < 0)
+            return lex_error(lx, "\\x needs two hex digits (\\x00 to \\xff)");
+        cli_buf_putc(&lx->cur, h * 16 + l);
+        lx->i += 2;
+        return 0;
+    }
+    }
+    if (isprint(c))
+        return lex_error(lx,
+                         "unknown escape \\%c in \"...\" (use \\\\ for a "
+                         "backslash, or '...' for literal text)",
+                         c);
+    return lex_error(lx, "unknown escape \\x%02x in \"...\"", c);
+}
+
+/* "..." from its opening quote at s[i], escapes decoded. */
+static int lex_double(struct lexer *lx)
+{
+    lx->i++;
+    for (;;) {
+        if (lx->i == lx->n)
+            return lex_error(lx, "unterminated \" quote");
+        unsigned char c = (unsigned char)lx->s[lx->i++];
+        if (c == '"')
+            return 0;
+        if (c != '\\') {
+            cli_buf_putc(&lx->cur, c);
+            continue;
+        }
+        if (lx->i == lx->n)
+            return lex_error(lx, "unterminated \" quote");
+        if (lex_escape(lx) < 0)
+            return -1;
+    }
+}
+
+/* One token into lx->cur: unquoted runs and quoted pieces until whitespace or ';'. */
+static int lex_token(struct lexer *lx, int *quoted)
+{
+    *quoted = 0;
+    lx->cur.n = 0;
+    cli_buf_put(&lx->cur, "", 0);
+    while (lx->i < lx->n) {
+        unsigned char c = (unsigned char)lx->s[lx->i];
+        if (is_blank(c) || c == ';')
+            break;
+        if (c == '\'' || c == '"') {
+            if ((c == '\'' ? lex_single(lx) : lex_double(lx)) < 0)
+                return -1;
+            *quoted = 1;
+        } else {
+            cli_buf_putc(&lx->cur, c);
+            lx->i++;
+        }
+    }
+    return 0;
 }
 
 int cli_tokenize(const char *s, size_t n, struct cli_tokens *t, char *err, size_t errsz)
 {
-    struct cli_buf cur = {0};
-    size_t i = 0;
+    struct lexer lx = {.s = s, .n = n, .err = err, .errsz = errsz};
+    int rc = 0;
     t->n = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-            i++;
-            continue;
-        }
-        if (c == ';') {
+    while (lx.i < n) {
+        unsigned char c = (unsigned char)s[lx.i];
+        int quoted;
+        if (is_blank(c)) {
+            lx.i++;
+        } else if (c == ';') {
             tok_push(t, NULL, 0, 0);
-            i++;
-            continue;
+            lx.i++;
+        } else if ((rc = lex_token(&lx, &quoted)) < 0) {
+            break;
+        } else {
+            tok_push(t, cli_xmemdup(lx.cur.p, lx.cur.n), lx.cur.n, quoted);
         }
-        /* One token: unquoted runs and quoted pieces until whitespace or ';'. */
-        int quoted = 0;
-        cur.n = 0;
-        cli_buf_put(&cur, "", 0);
-        while (i < n) {
-            c = (unsigned char)s[i];
-            if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' ||
-                c == ';')
-                break;
-            if (c == '\'') {
-                size_t start = ++i;
-                while (i < n && s[i] != '\'')
-                    i++;
-                if (i == n) {
-                    free(cur.p);
-                    return tok_error(err, errsz, "unterminated ' quote");
-                }
-                cli_buf_put(&cur, s + start, i - start);
-                i++;
-                quoted = 1;
-            } else if (c == '"') {
-                i++;
-                for (;;) {
-                    if (i == n) {
-                        free(cur.p);
-                        return tok_error(err, errsz, "unterminated \" quote");
-                    }
-                    c = (unsigned char)s[i++];
-                    if (c == '"')
-                        break;
-                    if (c != '\\') {
-                        cli_buf_putc(&cur, c);
-                        continue;
-                    }
-                    if (i == n) {
-                        free(cur.p);
-                        return tok_error(err, errsz, "unterminated \" quote");
-                    }
-                    c = (unsigned char)s[i++];
-                    switch (c) {
-                    case 'n':
-                        cli_buf_putc(&cur, '\n');
-                        break;
-                    case 't':
-                        cli_buf_putc(&cur, '\t');
-                        break;
-                    case 'r':
-                        cli_buf_putc(&cur, '\r');
-                        break;
-                    case '0':
-                        cli_buf_putc(&cur, '\0');
-                        break;
-                    case '\\':
-                    case '"':
-                    case '\'':
-                        cli_buf_putc(&cur, c);
-                        break;
-                    case 'x': {
-                        int h = i < n ? hexval((unsigned char)s[i]) : -1;
-                        int l = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-                        if (h < 0 || l < 0) {
-                            free(cur.p);
-                            return tok_error(err, errsz,
-                                             "\\x needs two hex digits (\\x00 to \\xff)");
-                        }
-                        cli_buf_putc(&cur, h * 16 + l);
-                        i += 2;
-                        break;
-                    }
-                    default:
-                        free(cur.p);
-                        if (isprint(c))
-                            return tok_error(err, errsz,
-                                             "unknown escape \\%c in \"...\" (use \\\\ for a "
-                                             "backslash, or '...' for literal text)",
-                                             c);
-                        return tok_error(err, errsz, "unknown escape \\x%02x in \"...\"", c);
-                    }
-                }
-                quoted = 1;
-            } else {
-                cli_buf_putc(&cur, c);
-                i++;
-            }
-        }
-        char *p = cli_xmalloc(cur.n + 1);
-        memcpy(p, cur.p, cur.n);
-        p[cur.n] = '\0';
-        tok_push(t, p, cur.n, quoted);
     }
-    free(cur.p);
-    return 0;
+    cli_buf_free(&lx.cur);
+    return rc;
+}
+
+void cli_tokens_clear(struct cli_tokens *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].p);
+    t->n = 0;
 }
 
 void cli_tokens_free(struct cli_tokens *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        free(t->v[i].p);
+    cli_tokens_clear(t);
     free(t->v);
     t->v = NULL;
-    t->n = t->cap = 0;
+    t->cap = 0;
+}
+
+size_t cli_statement_len(const struct cli_tokens *t, size_t i)
+{
+    size_t e = i;
+    while (e < t->n && t->v[e].p)
+        e++;
+    return e - i;
+}
+
+int cli_line_is_comment(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+        i++;
+    return i == n || s[i] == '#' || (i + 1 < n && s[i] == '-' && s[i + 1] == '-');
 }
 
 /* ---- the command table ------------------------------------------------ */
@@ -384,22 +435,29 @@ int cli_parse_size(const char *s, size_t *out)
 
 /* ---- parser ----------------------------------------------------------- */
 
-static int perr(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int perr(char *err, size_t errsz, const char *fmt, ...)
+/* One statement being parsed: its tokens (tok[0] the command name once ci is set). */
+struct pstate {
+    const struct cli_cmd_info *ci;
+    const struct cli_token *tok;
+    size_t n;
+    struct cli_cmd *cmd;
+    char *err;
+    size_t errsz;
+};
+
+static int perr(struct pstate *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int perr(struct pstate *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
+    verr(p->err, p->errsz, fmt, ap);
     va_end(ap);
     return -1;
 }
 
 static void bytes_set(struct cli_bytes *b, const struct cli_token *t)
 {
-    b->p = cli_xmalloc(t->n + 1);
-    memcpy(b->p, t->p, t->n);
-    b->p[t->n] = '\0';
+    b->p = cli_xmemdup(t->p, t->n);
     b->n = t->n;
 }
 
@@ -409,18 +467,27 @@ static int is_kw(const struct cli_token *t, const char *kw)
     return !t->quoted && strcasecmp(t->p, kw) == 0;
 }
 
-static int usage_err(const struct cli_cmd_info *ci, char *err, size_t errsz)
+static int usage_err(struct pstate *p)
 {
-    if (*ci->args)
-        return perr(err, errsz, "usage: %s %s", ci->name, ci->args);
-    return perr(err, errsz, "%s takes no arguments", ci->name);
+    if (*p->ci->args)
+        return perr(p, "usage: %s %s", p->ci->name, p->ci->args);
+    return perr(p, "%s takes no arguments", p->ci->name);
 }
 
-static int parse_onoff(const struct cli_token *t)
+/* 0 if name has only letters, digits, '_' and '-'; else -1 with the message. */
+static int check_name_chars(struct pstate *p, const char *name)
 {
-    if (!strcasecmp(t->p, "on") || !strcasecmp(t->p, "1") || !strcasecmp(t->p, "yes"))
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+            return perr(p, "bad session name '%s' (letters, digits, '_' and '-' only)", name);
+    return 0;
+}
+
+static int parse_onoff(const char *s)
+{
+    if (!strcasecmp(s, "on") || !strcasecmp(s, "1") || !strcasecmp(s, "yes"))
         return 1;
-    if (!strcasecmp(t->p, "off") || !strcasecmp(t->p, "0") || !strcasecmp(t->p, "no"))
+    if (!strcasecmp(s, "off") || !strcasecmp(s, "0") || !strcasecmp(s, "no"))
         return 0;
     return -1;
 }
@@ -441,29 +508,109 @@ static int parse_level(const struct cli_token *tok, size_t n, size_t *i)
     return iso;
 }
 
-static int parse_begin(const struct cli_token *tok, size_t n, struct cli_cmd *cmd, char *err,
-                       size_t errsz)
+/*
+ * The argument parsers, one per shape of arguments; parsers[] below maps
+ * each op to its own.  Each fills p->cmd and returns 0, or -1 with a message.
+ */
+
+/* COMMIT, ROLLBACK, STATS, ...: nothing after the name. */
+static int args_none(struct pstate *p)
 {
-    memset(&cmd->begin, 0, sizeof cmd->begin); /* 0: the session's defaults */
-    for (size_t i = 1; i < n;) {
+    return p->n != 1 ? usage_err(p) : 0;
+}
+
+/* GET key, DEL key, .load FILE. */
+static int args_one(struct pstate *p)
+{
+    if (p->n != 2)
+        return usage_err(p);
+    bytes_set(&p->cmd->a, &p->tok[1]);
+    return 0;
+}
+
+/* HELP [command], .dump [FILE]. */
+static int args_optional_one(struct pstate *p)
+{
+    if (p->n > 2)
+        return usage_err(p);
+    if (p->n == 2)
+        bytes_set(&p->cmd->a, &p->tok[1]);
+    return 0;
+}
+
+/* PUT key value. */
+static int args_put(struct pstate *p)
+{
+    if (p->n != 3)
+        return usage_err(p);
+    bytes_set(&p->cmd->a, &p->tok[1]);
+    bytes_set(&p->cmd->b, &p->tok[2]);
+    return 0;
+}
+
+/* LIMIT n at tok[*i] (*i is on the LIMIT keyword); advances *i past n. */
+static int range_limit(struct pstate *p, size_t *i)
+{
+    const char *name = p->ci->name;
+    if (p->cmd->limit != UINT64_MAX)
+        return perr(p, "%s: LIMIT given twice", name);
+    if (*i + 1 >= p->n)
+        return perr(p, "%s: LIMIT needs a number", name);
+    const char *s = p->tok[*i + 1].p;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!isdigit((unsigned char)*s) || *end || errno)
+        return perr(p, "%s: LIMIT needs a number, not '%s'", name, s);
+    p->cmd->limit = v;
+    *i += 2;
+    return 0;
+}
+
+/* SCAN/COUNT [from [to]] [LIMIT n] (COUNT: no LIMIT). */
+static int args_range(struct pstate *p)
+{
+    int allow_limit = p->ci->op == CLI_SCAN;
+    size_t i = 1, nkeys = 0;
+    while (i < p->n) {
+        if (allow_limit && is_kw(&p->tok[i], "LIMIT")) {
+            if (range_limit(p, &i) < 0)
+                return -1;
+            continue;
+        }
+        if (p->cmd->limit != UINT64_MAX || nkeys == 2)
+            return usage_err(p);
+        bytes_set(nkeys == 0 ? &p->cmd->a : &p->cmd->b, &p->tok[i]);
+        nkeys++;
+        i++;
+    }
+    return 0;
+}
+
+static int args_begin(struct pstate *p)
+{
+    const struct cli_token *tok = p->tok;
+    txkv_txn_options *o = &p->cmd->begin;
+    memset(o, 0, sizeof *o); /* 0: the session's defaults */
+    for (size_t i = 1; i < p->n;) {
         const struct cli_token *t = &tok[i];
         int v;
-        if (i + 1 < n && is_kw(t, "READ") && is_kw(&tok[i + 1], "ONLY")) {
-            if (cmd->begin.flags & TXKV_RDONLY)
-                return perr(err, errsz, "BEGIN: READ ONLY given twice");
-            cmd->begin.flags |= TXKV_RDONLY;
+        if (i + 1 < p->n && is_kw(t, "READ") && is_kw(&tok[i + 1], "ONLY")) {
+            if (o->flags & TXKV_RDONLY)
+                return perr(p, "BEGIN: READ ONLY given twice");
+            o->flags |= TXKV_RDONLY;
             i += 2;
-        } else if ((v = parse_level(tok, n, &i)) > 0) {
-            if (cmd->begin.isolation)
-                return perr(err, errsz, "BEGIN: more than one isolation level");
-            cmd->begin.isolation = v;
+        } else if ((v = parse_level(tok, p->n, &i)) > 0) {
+            if (o->isolation)
+                return perr(p, "BEGIN: more than one isolation level");
+            o->isolation = v;
         } else if (!t->quoted && (v = cli_word_cc(t->p)) > 0) {
-            if (cmd->begin.cc)
-                return perr(err, errsz, "BEGIN: more than one of OPTIMISTIC, PESSIMISTIC");
-            cmd->begin.cc = v;
+            if (o->cc)
+                return perr(p, "BEGIN: more than one of OPTIMISTIC, PESSIMISTIC");
+            o->cc = v;
             i++;
         } else {
-            return perr(err, errsz,
+            return perr(p,
                         "BEGIN: unexpected '%s' (expected READ COMMITTED, SNAPSHOT, "
                         "SERIALIZABLE, OPTIMISTIC, PESSIMISTIC or READ ONLY)",
                         t->p);
@@ -472,203 +619,163 @@ static int parse_begin(const struct cli_token *tok, size_t n, struct cli_cmd *cm
     return 0;
 }
 
-/* SCAN/COUNT [from [to]] [LIMIT n] (COUNT: no LIMIT). */
-static int parse_range(const struct cli_cmd_info *ci, const struct cli_token *tok, size_t n,
-                       struct cli_cmd *cmd, int allow_limit, char *err, size_t errsz)
+/* .session [NAME]; NAME may carry the '@' of "@NAME command". */
+static int args_session(struct pstate *p)
 {
-    size_t i = 1, nkeys = 0;
-    while (i < n) {
-        if (allow_limit && is_kw(&tok[i], "LIMIT")) {
-            if (cmd->limit != UINT64_MAX)
-                return perr(err, errsz, "%s: LIMIT given twice", ci->name);
-            if (i + 1 >= n)
-                return perr(err, errsz, "%s: LIMIT needs a number", ci->name);
-            const char *s = tok[i + 1].p;
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(s, &end, 10);
-            if (!isdigit((unsigned char)*s) || *end || errno)
-                return perr(err, errsz, "%s: LIMIT needs a number, not '%s'", ci->name, s);
-            cmd->limit = v;
-            i += 2;
-            continue;
-        }
-        if (cmd->limit != UINT64_MAX || nkeys == 2)
-            return usage_err(ci, err, errsz);
-        bytes_set(nkeys == 0 ? &cmd->a : &cmd->b, &tok[i]);
-        nkeys++;
-        i++;
+    if (p->n > 2)
+        return usage_err(p);
+    if (p->n == 1)
+        return 0;
+    const char *name = p->tok[1].p;
+    if (name[0] == '@')
+        name++;
+    if (!*name || strlen(name) > CLI_NAME_MAX)
+        return perr(p, "a session name is 1 to %d characters", CLI_NAME_MAX);
+    if (check_name_chars(p, name) < 0)
+        return -1;
+    struct cli_token t = {(char *)name, strlen(name), 0};
+    bytes_set(&p->cmd->a, &t);
+    return 0;
+}
+
+static int args_isolation(struct pstate *p)
+{
+    if (p->n > 1) {
+        size_t i = 1;
+        p->cmd->ival = parse_level(p->tok, p->n, &i);
+        if (p->cmd->ival < 0 || i != p->n)
+            return perr(p, "%s: expected READ COMMITTED, SNAPSHOT or SERIALIZABLE", p->ci->name);
     }
+    return 0;
+}
+
+/* A setting with one optional word: ival = word(tok[1]), or -1 (show) without it. */
+static int args_setting(struct pstate *p, int (*word)(const char *), const char *expected)
+{
+    if (p->n > 2)
+        return usage_err(p);
+    if (p->n == 2 && (p->cmd->ival = word(p->tok[1].p)) < 0)
+        return perr(p, "%s: expected %s, not '%s'", p->ci->name, expected, p->tok[1].p);
+    return 0;
+}
+
+static int args_cc(struct pstate *p)
+{
+    return args_setting(p, cli_word_cc, "OPTIMISTIC or PESSIMISTIC");
+}
+
+static int args_onoff(struct pstate *p)
+{
+    return args_setting(p, parse_onoff, "on or off");
+}
+
+static int args_format(struct pstate *p)
+{
+    return args_setting(p, cli_word_format, "plain, csv or json");
+}
+
+static int args_sleep(struct pstate *p)
+{
+    struct cli_cmd *cmd = p->cmd;
+    const char *s;
+    char *end;
+    if (p->n != 2)
+        return usage_err(p);
+    s = p->tok[1].p;
+    errno = 0;
+    cmd->seconds = strtod(s, &end);
+    if (*end || errno || end == s || !(cmd->seconds >= 0 && cmd->seconds <= 3600))
+        return perr(p, "%s: expected seconds from 0 to 3600, not '%s'", p->ci->name, s);
+    return 0;
+}
+
+/* Each op's argument parser; NULL (CLI_NONE, CLI_SHUTDOWN): not a command one can type. */
+static int (*const parsers[])(struct pstate *) = {
+    [CLI_GET] = args_one,
+    [CLI_DEL] = args_one,
+    [CLI_PUT] = args_put,
+    [CLI_SCAN] = args_range,
+    [CLI_COUNT] = args_range,
+    [CLI_BEGIN] = args_begin,
+    [CLI_COMMIT] = args_none,
+    [CLI_ROLLBACK] = args_none,
+    [CLI_STATS] = args_none,
+    [CLI_DEADLOCKS] = args_none,
+    [CLI_LOCKS] = args_none,
+    [CLI_DOT_SESSIONS] = args_none,
+    [CLI_DOT_QUIT] = args_none,
+    [CLI_HELP] = args_optional_one,
+    [CLI_DOT_DUMP] = args_optional_one,
+    [CLI_DOT_LOAD] = args_one,
+    [CLI_DOT_SESSION] = args_session,
+    [CLI_DOT_ISOLATION] = args_isolation,
+    [CLI_DOT_CC] = args_cc,
+    [CLI_DOT_TIMER] = args_onoff,
+    [CLI_DOT_ECHO] = args_onoff,
+    [CLI_DOT_FORMAT] = args_format,
+    [CLI_DOT_SLEEP] = args_sleep,
+};
+
+/* "@NAME command": takes the @NAME token off p's statement into cmd->session. */
+static int parse_at_session(struct pstate *p)
+{
+    const char *name = p->tok[0].p + 1;
+    if (!*name)
+        return perr(p, "@ needs a session name: @NAME command");
+    if (check_name_chars(p, name) < 0)
+        return -1;
+    if (strlen(name) > CLI_NAME_MAX)
+        return perr(p, "session name longer than %d characters", CLI_NAME_MAX);
+    p->cmd->session = cli_xstrdup(name);
+    p->tok++;
+    p->n--;
+    if (p->n == 0)
+        return perr(p, "@%s needs a command after it", name);
+    return 0;
+}
+
+static int unknown_command(struct pstate *p)
+{
+    const char *name = p->tok[0].p;
+    if (!strcasecmp(name, "quit") || !strcasecmp(name, "exit"))
+        return perr(p, "unknown command '%s' (.quit or Ctrl-D leaves kv-cli)", name);
+    if (name[0] == '.')
+        return perr(p, "unknown command '%s' (.help lists the commands)", name);
+    return perr(p, "unknown command '%s' (HELP lists the commands)", name);
+}
+
+/* The command found in the table, its arguments, and whether @NAME may prefix it. */
+static int parse_command(struct pstate *p)
+{
+    struct cli_cmd *cmd = p->cmd;
+    p->ci = cli_command_find(p->tok[0].p);
+    if (!p->ci)
+        return unknown_command(p);
+    cmd->op = p->ci->op;
+    int (*args)(struct pstate *) =
+        (size_t)cmd->op < sizeof parsers / sizeof parsers[0] ? parsers[cmd->op] : NULL;
+    if ((args ? args(p) : usage_err(p)) < 0)
+        return -1;
+    /* .isolation and .cc run on the main thread but set a session's defaults */
+    if (cmd->session && !CLI_OP_IN_SESSION(cmd->op) && cmd->op != CLI_DOT_ISOLATION &&
+        cmd->op != CLI_DOT_CC)
+        return perr(p, "%s does not run in a session; drop the @%s", p->ci->name, cmd->session);
     return 0;
 }
 
 int cli_parse(const struct cli_token *tok, size_t n, struct cli_cmd *cmd, char *err, size_t errsz)
 {
+    struct pstate p = {NULL, tok, n, cmd, err, errsz};
     memset(cmd, 0, sizeof *cmd);
     cmd->limit = UINT64_MAX;
     cmd->ival = -1;
-    if (n > 0 && !tok[0].quoted && tok[0].p[0] == '@') {
-        const char *name = tok[0].p + 1;
-        if (!*name)
-            return perr(err, errsz, "@ needs a session name: @NAME command");
-        for (const char *c = name; *c; c++)
-            if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
-                return perr(err, errsz, "bad session name '%s' (letters, digits, '_' and '-' only)",
-                            name);
-        if (strlen(name) > CLI_NAME_MAX)
-            return perr(err, errsz, "session name longer than %d characters", CLI_NAME_MAX);
-        cmd->session = cli_xstrdup(name);
-        tok++;
-        n--;
-        if (n == 0) {
-            cli_cmd_free(cmd);
-            return perr(err, errsz, "@%s needs a command after it", name);
-        }
-    }
-    if (n == 0)
+    if (n > 0 && !tok[0].quoted && tok[0].p[0] == '@' && parse_at_session(&p) < 0)
+        goto fail;
+    if (p.n == 0)
         return 0; /* an empty statement: CLI_NONE */
-
-    const struct cli_cmd_info *ci = cli_command_find(tok[0].p);
-    if (!ci) {
-        if (!strcasecmp(tok[0].p, "quit") || !strcasecmp(tok[0].p, "exit"))
-            perr(err, errsz, "unknown command '%s' (.quit or Ctrl-D leaves kv-cli)", tok[0].p);
-        else if (tok[0].p[0] == '.')
-            perr(err, errsz, "unknown command '%s' (.help lists the commands)", tok[0].p);
-        else
-            perr(err, errsz, "unknown command '%s' (HELP lists the commands)", tok[0].p);
+    if (parse_command(&p) < 0)
         goto fail;
-    }
-    cmd->op = ci->op;
-    switch (ci->op) {
-    case CLI_GET:
-    case CLI_DEL:
-        if (n != 2)
-            goto usage;
-        bytes_set(&cmd->a, &tok[1]);
-        break;
-    case CLI_PUT:
-        if (n != 3)
-            goto usage;
-        bytes_set(&cmd->a, &tok[1]);
-        bytes_set(&cmd->b, &tok[2]);
-        break;
-    case CLI_SCAN:
-    case CLI_COUNT:
-        if (parse_range(ci, tok, n, cmd, ci->op == CLI_SCAN, err, errsz) < 0)
-            goto fail;
-        break;
-    case CLI_BEGIN:
-        if (parse_begin(tok, n, cmd, err, errsz) < 0)
-            goto fail;
-        break;
-    case CLI_COMMIT:
-    case CLI_ROLLBACK:
-    case CLI_STATS:
-    case CLI_DEADLOCKS:
-    case CLI_LOCKS:
-    case CLI_DOT_SESSIONS:
-    case CLI_DOT_QUIT:
-        if (n != 1)
-            goto usage;
-        break;
-    case CLI_HELP:
-        if (n > 2)
-            goto usage;
-        if (n == 2)
-            bytes_set(&cmd->a, &tok[1]);
-        break;
-    case CLI_DOT_SESSION:
-        if (n > 2)
-            goto usage;
-        if (n == 2) {
-            const char *name = tok[1].p;
-            if (name[0] == '@')
-                name++;
-            if (!*name || strlen(name) > CLI_NAME_MAX) {
-                perr(err, errsz, "a session name is 1 to %d characters", CLI_NAME_MAX);
-                goto fail;
-            }
-            for (const char *c = name; *c; c++)
-                if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
-                    perr(err, errsz, "bad session name '%s' (letters, digits, '_' and '-' only)",
-                         name);
-                    goto fail;
-                }
-            struct cli_token t = {(char *)name, strlen(name), 0};
-            bytes_set(&cmd->a, &t);
-        }
-        break;
-    case CLI_DOT_ISOLATION:
-        if (n > 1) {
-            size_t i = 1;
-            cmd->ival = parse_level(tok, n, &i);
-            if (cmd->ival < 0 || i != n) {
-                perr(err, errsz, "%s: expected READ COMMITTED, SNAPSHOT or SERIALIZABLE", ci->name);
-                goto fail;
-            }
-        }
-        break;
-    case CLI_DOT_CC:
-        if (n > 2)
-            goto usage;
-        if (n == 2 && (cmd->ival = cli_word_cc(tok[1].p)) < 0) {
-            perr(err, errsz, "%s: expected OPTIMISTIC or PESSIMISTIC, not '%s'", ci->name,
-                 tok[1].p);
-            goto fail;
-        }
-        break;
-    case CLI_DOT_TIMER:
-    case CLI_DOT_ECHO:
-        if (n > 2)
-            goto usage;
-        if (n == 2 && (cmd->ival = parse_onoff(&tok[1])) < 0) {
-            perr(err, errsz, "%s: expected on or off, not '%s'", ci->name, tok[1].p);
-            goto fail;
-        }
-        break;
-    case CLI_DOT_FORMAT:
-        if (n > 2)
-            goto usage;
-        if (n == 2 && (cmd->ival = cli_word_format(tok[1].p)) < 0) {
-            perr(err, errsz, "%s: expected plain, csv or json, not '%s'", ci->name, tok[1].p);
-            goto fail;
-        }
-        break;
-    case CLI_DOT_DUMP:
-        if (n > 2)
-            goto usage;
-        if (n == 2)
-            bytes_set(&cmd->a, &tok[1]);
-        break;
-    case CLI_DOT_LOAD:
-        if (n != 2)
-            goto usage;
-        bytes_set(&cmd->a, &tok[1]);
-        break;
-    case CLI_DOT_SLEEP: {
-        char *end;
-        if (n != 2)
-            goto usage;
-        errno = 0;
-        cmd->seconds = strtod(tok[1].p, &end);
-        if (*end || errno || end == tok[1].p || !(cmd->seconds >= 0 && cmd->seconds <= 3600)) {
-            perr(err, errsz, "%s: expected seconds from 0 to 3600, not '%s'", ci->name, tok[1].p);
-            goto fail;
-        }
-        break;
-    }
-    case CLI_NONE:
-    case CLI_SHUTDOWN:
-        goto usage;
-    }
-    if (cmd->session && !CLI_OP_IN_SESSION(cmd->op) && cmd->op != CLI_DOT_ISOLATION &&
-        cmd->op != CLI_DOT_CC) {
-        perr(err, errsz, "%s does not run in a session; drop the @%s", ci->name, cmd->session);
-        goto fail;
-    }
     return 0;
-usage:
-    usage_err(ci, err, errsz);
 fail:
     cli_cmd_free(cmd);
     return -1;

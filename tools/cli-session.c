@@ -13,15 +13,15 @@
  * queues a job and waits on sh->done_cv with a deadline of sh->wait_ms.  If
  * the job finishes in time the main thread prints it.  If not, it marks the
  * job detached and says "[NAME] blocked"; when the worker finishes a
- * detached job it appends it to sh->done list and writes a byte to the
- * self-pipe, so an idle prompt wakes up and prints it (cli_drain).  The
+ * detached job it appends it to the done list (sh->done_head) and writes a
+ * byte to the self-pipe, so an idle prompt wakes up and prints it (cli_drain).  The
  * decision "done" vs "detached" is made under the mutex on both sides, so
  * each result is printed exactly once, by the main thread.
  *
  * Determinism for scripts: a step's own result prints first; then, because
  * that step may have released locks that blocked jobs wait for, the shell
- * waits up to sh->wait_ms more for blocked jobs to finish (cli_settle) and
- * prints those in the order they finished.
+ * waits up to sh->wait_ms more for blocked jobs to finish (wait_blocked, at
+ * the end of cli_session_run) and prints those in the order they finished.
  */
 #include "config.h"
 
@@ -49,17 +49,23 @@ struct timespec cli_deadline_after(unsigned ms)
     return ts;
 }
 
-int cli_shell_init(struct cli_shell *sh, txkv_db *db)
+/* A condition variable whose timed waits take cli_deadline_after's deadlines. */
+static int cond_init_monotonic(pthread_cond_t *cv)
 {
     pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
+int cli_shell_init(struct cli_shell *sh, txkv_db *db)
+{
     sh->db = db;
     if (pthread_mutex_init(&sh->mu, NULL) != 0)
         return -1;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&sh->done_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
+    if (cond_init_monotonic(&sh->done_cv) != 0)
         return -1;
     if (pipe(sh->notify) < 0)
         return -1;
@@ -68,6 +74,18 @@ int cli_shell_init(struct cli_shell *sh, txkv_db *db)
         fcntl(sh->notify[i], F_SETFD, FD_CLOEXEC);
     }
     return 0;
+}
+
+/* Appends j to s's queue and wakes its worker; under sh->mu. */
+static void job_enqueue(struct cli_session *s, struct cli_job *j)
+{
+    if (s->qtail)
+        s->qtail->next = j;
+    else
+        s->qhead = j;
+    s->qtail = j;
+    s->unfinished++;
+    pthread_cond_signal(&s->work);
 }
 
 static void job_free(struct cli_job *j)
@@ -156,11 +174,7 @@ struct cli_session *cli_session_get(struct cli_shell *sh, const char *name, int 
     }
     struct cli_session *s = cli_xmalloc(sizeof *s);
     cli_session_init(sh, s, name);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* .sleep waits on it with a deadline */
-    pthread_cond_init(&s->work, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&s->work); /* .sleep waits on it with a deadline */
     int rc = pthread_create(&s->thread, NULL, session_main, s);
     if (rc != 0) {
         snprintf(err, errsz, "cannot start a thread for session %s: %s", name, strerror(rc));
@@ -232,15 +246,27 @@ static void print_job(struct cli_shell *sh, struct cli_job *j)
         sh->failures++;
 }
 
-void cli_drain(struct cli_shell *sh)
+void cli_pipe_drain(int fd)
 {
     char junk[64];
-    while (read(sh->notify[0], junk, sizeof junk) > 0)
+    while (read(fd, junk, sizeof junk) > 0)
         ;
+}
+
+/* Takes the list of detached jobs that finished, oldest first. */
+static struct cli_job *take_done(struct cli_shell *sh)
+{
     pthread_mutex_lock(&sh->mu);
     struct cli_job *j = sh->done_head;
     sh->done_head = sh->done_tail = NULL;
     pthread_mutex_unlock(&sh->mu);
+    return j;
+}
+
+void cli_drain(struct cli_shell *sh)
+{
+    cli_pipe_drain(sh->notify[0]);
+    struct cli_job *j = take_done(sh);
     while (j) {
         struct cli_job *next = j->next;
         print_job(sh, j);
@@ -252,10 +278,7 @@ void cli_drain(struct cli_shell *sh)
 /* Frees finished jobs without printing them (at exit, after "still blocked"). */
 static void drain_discard(struct cli_shell *sh)
 {
-    pthread_mutex_lock(&sh->mu);
-    struct cli_job *j = sh->done_head;
-    sh->done_head = sh->done_tail = NULL;
-    pthread_mutex_unlock(&sh->mu);
+    struct cli_job *j = take_done(sh);
     while (j) {
         struct cli_job *next = j->next;
         job_free(j);
@@ -295,13 +318,7 @@ void cli_session_run(struct cli_shell *sh, struct cli_session *s, struct cli_cmd
     struct timespec deadline = cli_deadline_after(sh->wait_ms);
     pthread_mutex_lock(&sh->mu);
     int queued = s->blocked > 0;
-    if (s->qtail)
-        s->qtail->next = j;
-    else
-        s->qhead = j;
-    s->qtail = j;
-    s->unfinished++;
-    pthread_cond_signal(&s->work);
+    job_enqueue(s, j);
     while (!queued && !j->done)
         if (pthread_cond_timedwait(&sh->done_cv, &sh->mu, &deadline) == ETIMEDOUT)
             break;
@@ -358,14 +375,8 @@ int cli_shell_shutdown(struct cli_shell *sh)
         j->s = s;
         j->cmd.op = CLI_SHUTDOWN;
         pthread_mutex_lock(&sh->mu);
-        if (s->qtail)
-            s->qtail->next = j;
-        else
-            s->qhead = j;
-        s->qtail = j;
-        s->unfinished++;
         s->stopping = 1;
-        pthread_cond_signal(&s->work);
+        job_enqueue(s, j);
         pthread_mutex_unlock(&sh->mu);
     }
     /*

@@ -2,7 +2,7 @@
  * cli.h - kv-cli's private interface, shared by tools/cli-*.c and kv-cli.c.
  *
  * kv-cli is split by concept:
- *   cli-output.c   growable output buffers, value quoting, plain/csv/json output
+ *   cli-output.c   allocation, growable buffers, value quoting, plain/csv/json output
  *   cli-parse.c    tokenizer (quoting rules), the command table, the parser
  *   cli-exec.c     runs one parsed command in a session's transaction context
  *   cli-session.c  sessions: one worker thread each, job queues, bounded waits,
@@ -34,6 +34,13 @@ struct cli_buf {
 void *cli_xmalloc(size_t n);
 void *cli_xrealloc(void *p, size_t n);
 char *cli_xstrdup(const char *s);
+/* A NUL-terminated copy of p[0..n), which may hold NULs itself. */
+char *cli_xmemdup(const void *p, size_t n);
+/*
+ * The one growable array: returns p reallocated to hold at least need
+ * elements of size bytes, doubling *cap (from first when 0) until they fit.
+ */
+void *cli_xgrow(void *p, size_t *cap, size_t need, size_t size, size_t first);
 
 void cli_buf_put(struct cli_buf *b, const void *p, size_t n);
 void cli_buf_puts(struct cli_buf *b, const char *s);
@@ -66,10 +73,20 @@ void cli_out_ok(struct cli_buf *b, enum cli_format f);
 void cli_out_ok_count(struct cli_buf *b, enum cli_format f, const char *what, uint64_t n);
 void cli_out_error(struct cli_buf *b, enum cli_format f, const char *name, const char *msg);
 void cli_out_rows_begin(struct cli_buf *b, enum cli_format f);
-void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const void *key, size_t klen,
-                 const void *val, size_t vlen);
+/* One key and its value, as SCAN lists them. */
+struct cli_row {
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+};
+void cli_out_row(struct cli_buf *b, enum cli_format f, uint64_t index, const struct cli_row *r);
 void cli_out_rows_end(struct cli_buf *b, enum cli_format f, uint64_t nrows);
 void cli_out_count(struct cli_buf *b, enum cli_format f, uint64_t n);
+/* How many of a key's len bytes a deadlock or lock report kept (the rest is cut). */
+size_t cli_key_kept(size_t len);
+/* How many of d's transactions d holds (a longer cycle is cut). */
+unsigned cli_deadlock_ntxns(const struct txkv_deadlock_info *d);
 /* One deadlock (a row between cli_out_rows_begin/end); names[i]: txns[i]'s session or NULL. */
 void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
                       const struct txkv_deadlock_info *d, const char *const *names,
@@ -104,7 +121,13 @@ struct cli_tokens {
  * one token as in a shell.  Returns 0, or -1 with a message in err.
  */
 int cli_tokenize(const char *s, size_t n, struct cli_tokens *t, char *err, size_t errsz);
+/* Frees the tokens' bytes and empties t, keeping its array for the next line. */
+void cli_tokens_clear(struct cli_tokens *t);
 void cli_tokens_free(struct cli_tokens *t);
+/* How many tokens the statement at t->v[i] has: up to the next ';' token or the end. */
+size_t cli_statement_len(const struct cli_tokens *t, size_t i);
+/* 1 if the line is blank, or a comment: '#' or '--' after leading blanks. */
+int cli_line_is_comment(const char *s, size_t n);
 
 enum cli_op {
     CLI_NONE,
@@ -136,7 +159,7 @@ enum cli_op {
     CLI_DOT_QUIT,
 };
 
-/* Ops below CLI_SHUTDOWN need a session's worker; the rest run on the main thread. */
+/* Ops up to and including CLI_SHUTDOWN run on a session's worker; the rest on the main thread. */
 #define CLI_OP_IN_SESSION(op) ((op) > CLI_NONE && (op) <= CLI_SHUTDOWN)
 
 struct cli_bytes {
@@ -289,6 +312,8 @@ void cli_session_run(struct cli_shell *sh, struct cli_session *s, struct cli_cmd
                      int prefixed);
 /* Prints the results of blocked commands that have finished since. */
 void cli_drain(struct cli_shell *sh);
+/* Empties the (non-blocking) self-pipe fd, whose bytes only say "look at the done list". */
+void cli_pipe_drain(int fd);
 /* At end of input: waits up to sh->end_wait_ms for blocked commands; reports the rest. */
 void cli_finish(struct cli_shell *sh);
 /* CLOCK_MONOTONIC now + ms, for timed waits on the shell's condition variables. */
@@ -306,15 +331,22 @@ int cli_load_parse(struct cli_job *j);
 /* ---- cli-input.c: reading lines --------------------------------------- */
 
 struct cli_input;
-/* Called when the notify fd becomes readable, between keystrokes or lines. */
 typedef void (*cli_notify_fn)(void *arg);
 typedef const char *(*cli_prompt_fn)(void *arg);
 
-/* Plain reading from fd (files, pipes).  notify_fd -1: none. */
-struct cli_input *cli_input_fd(int fd, int notify_fd, cli_notify_fn fn, void *arg);
-/* libedit on the terminal: prompt, history in histfile (NULL: none), completion. */
-struct cli_input *cli_input_edit(const char *prog, int notify_fd, cli_notify_fn fn, void *arg,
-                                 cli_prompt_fn prompt, const char *histfile, struct cli_shell *sh);
+/* What a reader calls back while it waits for input. */
+struct cli_input_hooks {
+    int notify_fd;        /* -1: none */
+    cli_notify_fn notify; /* notify_fd became readable, between keystrokes or lines */
+    cli_prompt_fn prompt; /* libedit only: the prompt to show */
+    void *arg;            /* passed to notify and prompt */
+};
+
+/* Plain reading from fd (files, pipes). */
+struct cli_input *cli_input_fd(int fd, const struct cli_input_hooks *h);
+/* libedit on the terminal: prompt, history in histfile (NULL: none), completion from sh. */
+struct cli_input *cli_input_edit(const char *prog, const struct cli_input_hooks *h,
+                                 const char *histfile, struct cli_shell *sh);
 /* *line is malloc'd, without its newline.  1: a line, 0: end of input. */
 int cli_input_line(struct cli_input *in, char **line, size_t *len);
 void cli_input_close(struct cli_input *in);

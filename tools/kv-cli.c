@@ -25,6 +25,7 @@
 
 #include "cli.h"
 
+/* Why run_line asks to stop reading input: .quit, or a failure under --bail. */
 enum { QUIT = 1, BAIL = 2 };
 
 static void print_help_all(struct cli_buf *b)
@@ -178,21 +179,13 @@ static int run_statement(struct cli_shell *sh, const struct cli_token *tok, size
     return 0;
 }
 
-static int is_comment(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
-        i++;
-    return i == n || s[i] == '#' || (i + 1 < n && s[i] == '-' && s[i + 1] == '-');
-}
-
 /* One input line: comments, then each ';'-separated statement.  QUIT/BAIL or 0. */
 static int run_line(struct cli_shell *sh, const char *line, size_t len)
 {
     if (sh->echo) {
         cli_print(NULL, line, len);
     }
-    if (is_comment(line, len))
+    if (cli_line_is_comment(line, len))
         return 0;
     struct cli_tokens t = {0};
     char err[256];
@@ -200,15 +193,13 @@ static int run_line(struct cli_shell *sh, const char *line, size_t len)
     if (cli_tokenize(line, len, &t, err, sizeof err) < 0) {
         say_error(sh, NULL, "SYNTAX", err);
     } else {
-        for (size_t i = 0; i < t.n && !r;) {
-            size_t e = i;
-            while (e < t.n && t.v[e].p)
-                e++;
+        size_t n;
+        for (size_t i = 0; i < t.n && !r; i += n + 1) {
+            n = cli_statement_len(&t, i);
             int before = sh->failures;
-            r = run_statement(sh, t.v + i, e - i);
+            r = run_statement(sh, t.v + i, n);
             if (!r && sh->bail && sh->failures > before)
                 r = BAIL;
-            i = e + 1;
         }
     }
     cli_tokens_free(&t);
@@ -309,9 +300,67 @@ struct source {
     const char *arg;
 };
 
-int main(int argc, char **argv)
+/* What the command line asks for besides the shell's settings. */
+struct args {
+    txkv_options dbo;   /* the database's options, and the sessions' defaults */
+    struct source *src; /* every -c and -f, in order */
+    int nsrc;
+};
+
+enum { OPT_BAIL = 256, OPT_ISO, OPT_CC, OPT_MEM, OPT_LOCKTO, OPT_FORMAT, OPT_WAIT };
+
+/* An option that sets something: checks arg, sets it in sh or dbo; bad usage exits (2). */
+static void set_option(int opt, const char *arg, struct cli_shell *sh, txkv_options *dbo)
 {
-    enum { OPT_BAIL = 256, OPT_ISO, OPT_CC, OPT_MEM, OPT_LOCKTO, OPT_FORMAT, OPT_WAIT };
+    int v;
+    size_t sz;
+    switch (opt) {
+    case 'e':
+        sh->echo = 1;
+        break;
+    case OPT_BAIL:
+        sh->bail = 1;
+        break;
+    case OPT_ISO:
+        if ((v = cli_word_isolation(arg)) < 0)
+            usage_error("--isolation: '%s' is not read-committed, snapshot or serializable", arg);
+        dbo->isolation = v;
+        break;
+    case OPT_CC:
+        if ((v = cli_word_cc(arg)) < 0)
+            usage_error("--cc: '%s' is not optimistic or pessimistic", arg);
+        dbo->cc = v;
+        break;
+    case OPT_MEM:
+        if (cli_parse_size(arg, &sz) < 0)
+            usage_error("--mem-limit: '%s' is not a size (like 4096, 64K, 512M, 2G)", arg);
+        dbo->mem_limit = sz;
+        break;
+    case OPT_LOCKTO:
+        if (cli_parse_size(arg, &sz) < 0 || sz > UINT64_MAX / 1000)
+            usage_error("--lock-timeout: '%s' is not a number of milliseconds", arg);
+        dbo->lock_timeout_us = (uint64_t)sz * 1000;
+        break;
+    case OPT_FORMAT:
+        if ((v = cli_word_format(arg)) < 0)
+            usage_error("--format: '%s' is not plain, csv or json", arg);
+        sh->format = (enum cli_format)v;
+        break;
+    case OPT_WAIT:
+        if (cli_parse_size(arg, &sz) < 0 || sz < 1 || sz > 60000)
+            usage_error("--wait: '%s' is not a number of milliseconds (1 to 60000)", arg);
+        sh->wait_ms = (unsigned)sz;
+        sh->end_wait_ms = (unsigned)sz * 25;
+        break;
+    }
+}
+
+/*
+ * Reads the command line into sh and a.  Returns -1 to go on, or the exit
+ * status when kv-cli is done: --help, --version, an unknown option.
+ */
+static int parse_args(int argc, char **argv, struct cli_shell *sh, struct args *a)
+{
     static const struct option longopts[] = {
         {"command", required_argument, NULL, 'c'},
         {"file", required_argument, NULL, 'f'},
@@ -327,72 +376,29 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    static struct cli_shell shell;
-    struct cli_shell *sh = &shell;
-    txkv_options dbo;
-    struct source *src = cli_xmalloc((size_t)argc * sizeof *src);
-    int nsrc = 0, opt;
-
-    setlocale(LC_CTYPE, "");
-    txkv_options_init(&dbo);
-    sh->format = CLI_FMT_PLAIN;
-    sh->wait_ms = 200;
-    sh->end_wait_ms = 5000;
-
+    int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":c:f:ehV", longopts, NULL)) != -1) {
-        int v;
-        size_t sz;
         switch (opt) {
         case 'c':
         case 'f':
-            src[nsrc++] = (struct source){(char)opt, optarg};
+            a->src[a->nsrc++] = (struct source){(char)opt, optarg};
             break;
         case 'e':
-            sh->echo = 1;
-            break;
         case OPT_BAIL:
-            sh->bail = 1;
-            break;
         case OPT_ISO:
-            if ((v = cli_word_isolation(optarg)) < 0)
-                usage_error("--isolation: '%s' is not read-committed, snapshot or serializable",
-                            optarg);
-            dbo.isolation = v;
-            break;
         case OPT_CC:
-            if ((v = cli_word_cc(optarg)) < 0)
-                usage_error("--cc: '%s' is not optimistic or pessimistic", optarg);
-            dbo.cc = v;
-            break;
         case OPT_MEM:
-            if (cli_parse_size(optarg, &sz) < 0)
-                usage_error("--mem-limit: '%s' is not a size (like 4096, 64K, 512M, 2G)", optarg);
-            dbo.mem_limit = sz;
-            break;
         case OPT_LOCKTO:
-            if (cli_parse_size(optarg, &sz) < 0 || sz > UINT64_MAX / 1000)
-                usage_error("--lock-timeout: '%s' is not a number of milliseconds", optarg);
-            dbo.lock_timeout_us = (uint64_t)sz * 1000;
-            break;
         case OPT_FORMAT:
-            if ((v = cli_word_format(optarg)) < 0)
-                usage_error("--format: '%s' is not plain, csv or json", optarg);
-            sh->format = (enum cli_format)v;
-            break;
         case OPT_WAIT:
-            if (cli_parse_size(optarg, &sz) < 0 || sz < 1 || sz > 60000)
-                usage_error("--wait: '%s' is not a number of milliseconds (1 to 60000)", optarg);
-            sh->wait_ms = (unsigned)sz;
-            sh->end_wait_ms = (unsigned)sz * 25;
+            set_option(opt, optarg, sh, &a->dbo);
             break;
         case 'h':
             usage(stdout);
-            free(src);
             return 0;
         case 'V':
             printf("kv-cli (txkv) %s\n", PACKAGE_VERSION);
-            free(src);
             return 0;
         case ':':
             usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -403,21 +409,95 @@ int main(int argc, char **argv)
             else
                 fprintf(stderr, "kv-cli: unknown option '%s'\n", argv[optind - 1]);
             fputs("Try 'kv-cli --help' for more information.\n", stderr);
-            free(src);
             return 2;
         }
     }
     if (optind < argc)
         usage_error("unexpected argument '%s' (to run a script use -f FILE)", argv[optind]);
-    sh->isolation = dbo.isolation;
-    sh->cc = dbo.cc;
+    return -1;
+}
+
+/* While waiting for input: print finished blocked commands; show the session. */
+static struct cli_input_hooks input_hooks(struct cli_shell *sh)
+{
+    return (struct cli_input_hooks){sh->notify[0], on_notify, make_prompt, sh};
+}
+
+/* Runs the lines read from fd (a file, a pipe, or a terminal without libedit). */
+static int run_fd(struct cli_shell *sh, int fd)
+{
+    struct cli_input_hooks h = input_hooks(sh);
+    struct cli_input *in = cli_input_fd(fd, &h);
+    int r = run_input(sh, in);
+    cli_input_close(in);
+    return r;
+}
+
+/* Every -c and -f in order, until .quit, --bail or a file that cannot be opened. */
+static void run_sources(struct cli_shell *sh, const struct source *src, int nsrc)
+{
+    int r = 0;
+    for (int i = 0; i < nsrc && !r; i++) {
+        if (src[i].kind == 'c') {
+            r = run_text(sh, src[i].arg);
+            continue;
+        }
+        int fd = strcmp(src[i].arg, "-") == 0 ? STDIN_FILENO : open(src[i].arg, O_RDONLY);
+        if (fd < 0) {
+            fprintf(stderr, "kv-cli: cannot open %s: %s\n", src[i].arg, strerror(errno));
+            sh->failures++;
+            break;
+        }
+        r = run_fd(sh, fd);
+        if (fd != STDIN_FILENO)
+            close(fd);
+    }
+}
+
+/* stdin on a terminal: libedit with a prompt and history, or plain reads without it. */
+static void run_terminal(struct cli_shell *sh, const char *prog)
+{
+    struct cli_input_hooks h = input_hooks(sh);
+    char *hist = history_path();
+    sh->interactive = 1;
+    struct cli_input *in = cli_input_edit(prog, &h, hist, sh);
+    free(hist);
+    if (!in) {
+        run_fd(sh, STDIN_FILENO);
+        return;
+    }
+    printf("kv-cli %s: an empty in-memory txkv database, session T1.\n"
+           "Type .help for the commands, .quit or Ctrl-D to leave.\n",
+           PACKAGE_VERSION);
+    run_input(sh, in);
+    cli_input_close(in);
+}
+
+int main(int argc, char **argv)
+{
+    static struct cli_shell shell;
+    struct cli_shell *sh = &shell;
+    struct args a = {.src = cli_xmalloc((size_t)argc * sizeof *a.src)};
+
+    setlocale(LC_CTYPE, "");
+    txkv_options_init(&a.dbo);
+    sh->format = CLI_FMT_PLAIN;
+    sh->wait_ms = 200;
+    sh->end_wait_ms = 5000;
+    int status = parse_args(argc, argv, sh, &a);
+    if (status >= 0) {
+        free(a.src);
+        return status;
+    }
+    sh->isolation = a.dbo.isolation;
+    sh->cc = a.dbo.cc;
 
     txkv_db *db;
-    int rc = txkv_open(&dbo, &db);
+    int rc = txkv_open(&a.dbo, &db);
     if (rc) {
         fprintf(stderr, "kv-cli: cannot open a database: %s: %s\n", txkv_strerror(rc),
                 txkv_errmsg(rc));
-        free(src);
+        free(a.src);
         return 1;
     }
     char err[256];
@@ -426,51 +506,16 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    int r = 0;
-    if (nsrc > 0) {
-        for (int i = 0; i < nsrc && !r; i++) {
-            if (src[i].kind == 'c') {
-                r = run_text(sh, src[i].arg);
-                continue;
-            }
-            int fd = strcmp(src[i].arg, "-") == 0 ? STDIN_FILENO : open(src[i].arg, O_RDONLY);
-            if (fd < 0) {
-                fprintf(stderr, "kv-cli: cannot open %s: %s\n", src[i].arg, strerror(errno));
-                sh->failures++;
-                break;
-            }
-            struct cli_input *in = cli_input_fd(fd, sh->notify[0], on_notify, sh);
-            r = run_input(sh, in);
-            cli_input_close(in);
-            if (fd != STDIN_FILENO)
-                close(fd);
-        }
-    } else if (isatty(STDIN_FILENO)) {
-        char *hist = history_path();
-        sh->interactive = 1;
-        struct cli_input *in =
-            cli_input_edit(argv[0], sh->notify[0], on_notify, sh, make_prompt, hist, sh);
-        free(hist);
-        if (in) {
-            printf("kv-cli %s: an empty in-memory txkv database, session T1.\n"
-                   "Type .help for the commands, .quit or Ctrl-D to leave.\n",
-                   PACKAGE_VERSION);
-            r = run_input(sh, in);
-            cli_input_close(in);
-        } else {
-            struct cli_input *fin = cli_input_fd(STDIN_FILENO, sh->notify[0], on_notify, sh);
-            r = run_input(sh, fin);
-            cli_input_close(fin);
-        }
-    } else {
-        struct cli_input *in = cli_input_fd(STDIN_FILENO, sh->notify[0], on_notify, sh);
-        r = run_input(sh, in);
-        cli_input_close(in);
-    }
-    (void)r;
+    /* .quit and --bail only stop the reading; the exit status counts failures. */
+    if (a.nsrc > 0)
+        run_sources(sh, a.src, a.nsrc);
+    else if (isatty(STDIN_FILENO))
+        run_terminal(sh, argv[0]);
+    else
+        run_fd(sh, STDIN_FILENO);
 
     cli_finish(sh);
-    free(src);
+    free(a.src);
     if (cli_shell_shutdown(sh) < 0) {
         /* A worker is still inside txkv: neither close the database nor run exit handlers. */
         fflush(stdout);

@@ -208,7 +208,7 @@ static void test_printers(void)
     cli_out_value(&b, CLI_FMT_JSON, "k\"", 2, NULL, 0);
     is_str(b.p, "{\"key\":\"k\\\"\",\"value\":null}\n", "JSON: absent is null");
     b.n = 0;
-    cli_out_row(&b, CLI_FMT_CSV, 0, "a,b", 3, "say \"hi\"", 8);
+    cli_out_row(&b, CLI_FMT_CSV, 0, &(struct cli_row){"a,b", 3, "say \"hi\"", 8});
     is_str(b.p, "\"a,b\",\"say \"\"hi\"\"\"\n", "CSV quoting");
     b.n = 0;
     cli_out_value(&b, CLI_FMT_CSV, "k", 1, "", 0);
