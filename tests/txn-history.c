@@ -669,8 +669,8 @@ static void syn_tx(int t, int status)
 {
     struct worker *w = &workers[t];
     GROW(w->txs, w->ntx, w->captx);
-    w->txs[w->ntx++] =
-        (struct hist_tx){.op0 = (uint32_t)w->nops, .status = (uint8_t)status, .cc = TXKV_OPTIMISTIC};
+    w->txs[w->ntx++] = (struct hist_tx){
+        .op0 = (uint32_t)w->nops, .status = (uint8_t)status, .cc = TXKV_OPTIMISTIC};
 }
 
 static void syn_op(int t, int kind, uint32_t key, uint64_t v)

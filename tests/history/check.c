@@ -97,7 +97,9 @@ static void val_name(char *buf, size_t n, uint64_t v)
 
 static const char *status_name(int s)
 {
-    return s == HIST_COMMITTED ? "committed" : s == HIST_USER_ABORT ? "aborted by the test" : "failed";
+    return s == HIST_COMMITTED    ? "committed"
+           : s == HIST_USER_ABORT ? "aborted by the test"
+                                  : "failed";
 }
 
 /* "T12 (thread 3, OPTIMISTIC): r h00000001.2=1:5 w h00000001.2=3:7 ..." */
@@ -122,7 +124,7 @@ static void tx_describe(const struct hist_checker *c, uint32_t g,
         n += snprintf(line + n, sizeof line - (size_t)n, " %s %s=%s",
                       o[i].kind == HIST_WRITE  ? "w"
                       : o[i].kind == HIST_SCAN ? "scan"
-                                             : "r",
+                                               : "r",
                       k, v);
     }
     print(line, arg);
@@ -217,7 +219,8 @@ static void build_edges(struct hist_checker *c)
                     uint32_t pt;
                     struct hist_wr *p = lookup(c, w->pred, &pt);
                     if (p &&
-                        c->logs[c->thr[pt]].txs[pt - c->base[c->thr[pt]]].status == HIST_COMMITTED &&
+                        c->logs[c->thr[pt]].txs[pt - c->base[c->thr[pt]]].status ==
+                            HIST_COMMITTED &&
                         p->final)
                         add_edge(c, pt, g, key, HIST_E_WW);
                 }
@@ -259,7 +262,8 @@ static void build_edges(struct hist_checker *c)
                 add_edge(c, wt, g, key, HIST_E_WR);
             }
             for (uint32_t l = succ_of(c, key, v); l; l = c->links[l - 1].next)
-                add_edge(c, g, c->links[l - 1].tx, key, o[i].kind == HIST_SCAN ? HIST_E_RWP : HIST_E_RW);
+                add_edge(c, g, c->links[l - 1].tx, key,
+                         o[i].kind == HIST_SCAN ? HIST_E_RWP : HIST_E_RW);
         }
     }
 #undef NAMES
@@ -350,7 +354,8 @@ static uint32_t scc(const struct hist_checker *c, unsigned mask, uint32_t *comp)
 {
     const uint32_t UNSET = UINT32_MAX;
     size_t n = c->n;
-    uint32_t *idx = hist_xrealloc(NULL, n * sizeof *idx), *low = hist_xrealloc(NULL, n * sizeof *low);
+    uint32_t *idx = hist_xrealloc(NULL, n * sizeof *idx),
+             *low = hist_xrealloc(NULL, n * sizeof *low);
     uint32_t *stk = hist_xrealloc(NULL, n * sizeof *stk), *cs = hist_xrealloc(NULL, n * sizeof *cs);
     size_t *ce = hist_xrealloc(NULL, n * sizeof *ce);
     uint8_t *on = hist_xcalloc(n, 1);
@@ -410,8 +415,8 @@ static uint32_t scc(const struct hist_checker *c, unsigned mask, uint32_t *comp)
 /* Shortest path from s to t over edges in mask inside component comp[s]
  * (t == s: a cycle).  Writes its edge indices to path; returns the length,
  * 0 if there is none. */
-static size_t bfs(struct hist_checker *c, unsigned mask, const uint32_t *comp, uint32_t s, uint32_t t,
-                  size_t *path, size_t maxpath)
+static size_t bfs(struct hist_checker *c, unsigned mask, const uint32_t *comp, uint32_t s,
+                  uint32_t t, size_t *path, size_t maxpath)
 {
     uint32_t gen = ++c->gen, head = 0, tail = 0;
     c->queue[tail++] = s;
@@ -511,7 +516,8 @@ static void check_gsingle(struct hist_checker *c, const uint32_t *comp)
     size_t path[MAXPATH + 1];
     for (size_t e = 0; e < c->ne; e++) {
         const struct hist_edge *x = &c->e[e];
-        if (!(x->kind & (HIST_E_RW | HIST_E_RWP)) || comp[x->from] != comp[x->to] || done[comp[x->from]])
+        if (!(x->kind & (HIST_E_RW | HIST_E_RWP)) || comp[x->from] != comp[x->to] ||
+            done[comp[x->from]])
             continue;
         size_t len = bfs(c, HIST_E_WW | HIST_E_WR, comp, x->to, x->from, path + 1, MAXPATH);
         if (!len)
@@ -562,10 +568,10 @@ void hist_check(struct hist_checker *c, const struct hist *h)
     if (h->final_value)
         check_final(c);
     c->g0 = cycles(c, HIST_E_WW, "G0", c->ex_g0, sizeof c->ex_g0, c->cyc_g0, &c->ncyc_g0, comp);
-    c->g1c =
-        cycles(c, HIST_E_WW | HIST_E_WR, "G1c", c->ex_g1c, sizeof c->ex_g1c, c->cyc_g1c, &c->ncyc_g1c, comp);
-    c->g2item = cycles(c, HIST_E_WW | HIST_E_WR | HIST_E_RW, "G2-item", c->ex_g2, sizeof c->ex_g2, c->cyc_g2,
-                       &c->ncyc_g2, comp);
+    c->g1c = cycles(c, HIST_E_WW | HIST_E_WR, "G1c", c->ex_g1c, sizeof c->ex_g1c, c->cyc_g1c,
+                    &c->ncyc_g1c, comp);
+    c->g2item = cycles(c, HIST_E_WW | HIST_E_WR | HIST_E_RW, "G2-item", c->ex_g2, sizeof c->ex_g2,
+                       c->cyc_g2, &c->ncyc_g2, comp);
     c->g2 = cycles(c, HIST_E_ALL, "cycle", c->ex_g2, sizeof c->ex_g2, c->cyc_g2, &c->ncyc_g2, comp);
     check_gsingle(c, comp); /* comp: the components of the whole graph */
     free(comp);
@@ -624,4 +630,3 @@ long hist_forbidden(const struct hist_checker *c, int isolation,
     }
     return total;
 }
-

@@ -43,7 +43,7 @@ struct hist_op {
 };
 
 struct hist_tx {
-    uint32_t op0, nops; /* its operations: ops[op0 .. op0 + nops) of its thread */
+    uint32_t op0, nops;         /* its operations: ops[op0 .. op0 + nops) of its thread */
     uint8_t status, cc, rdonly; /* rdonly: 1 read-only by choice, 2 declared read-only */
 };
 
