@@ -86,7 +86,24 @@ bench-results: bench/kv-bench$(EXEEXT)
 	  echo 'latencies in microseconds, retries included; B/key: engine bytes per key at the'; \
 	  echo 'end (see kv-bench(1)).  Unsupported rows name what the txkv build lacks.'; \
 	  echo; echo '```'; cat bench-results.txt; echo '```'; \
+	  peers=$$(sed -n '/^## txkv against RocksDB and SQLite/,$$p' $$out); \
+	  if [ -n "$$peers" ]; then echo; echo "$$peers"; fi; \
 	} >$$out.tmp && mv $$out.tmp $$out && echo "bench-results: wrote $$out"; exit $$rc
 .PHONY: bench-results
 CLEANFILES += bench-results.csv bench-results.txt
 
+# `make bench-peers` (from a build directory): the measurement of
+# bench/RESULTS.md's "txkv against RocksDB and SQLite" (bench/peers.sh: 1 and
+# 2 threads, theta 0/0.5/0.99, ycsb-a, ycsb-b, rmw, bank, scan, every engine x
+# level x scheme, each row --verify'd; about 7-9 minutes on two cores).  Writes
+# bench-peers/ and replaces the measured block of $(srcdir)/bench/RESULTS.md
+# (between its peers:begin and peers:end markers).  PEERS_KEYS, PEERS_DURATION,
+# PEERS_WARMUP, PEERS_VERIFY: see bench/peers.sh.
+EXTRA_DIST += bench/peers.sh
+bench-peers: bench/kv-bench$(EXEEXT)
+	PEERS_RESULTS=$(srcdir)/bench/RESULTS.md $(SHELL) $(srcdir)/bench/peers.sh ./bench/kv-bench bench-peers
+.PHONY: bench-peers
+clean-local: clean-bench-peers
+clean-bench-peers:
+	rm -rf bench-peers
+.PHONY: clean-bench-peers
