@@ -1,19 +1,24 @@
 /*
  * kv-bench.c - runs the same workload on txkv, under every isolation level
- * and concurrency-control scheme asked for, and on LMDB, side by side.
+ * and concurrency-control scheme asked for, and on its peers side by side:
+ * LMDB, RocksDB's TransactionDB (rocksdb-txn) and OptimisticTransactionDB
+ * (rocksdb-occ), SQLite.
  *
  * This file owns the command line and the sweep: every combination of
  * --workload x --threads x --theta, and within it every txkv
- * (index, isolation, cc) plus one LMDB row, is a row.  A row opens a fresh
+ * (index, isolation, cc), one LMDB row, and one row per isolation level of
+ * each other engine, is a row (n/a where the engine cannot provide the
+ * level: it is never run weaker under that name).  A row opens a fresh
  * database, loads it (untimed), starts its threads, lets them warm up,
  * measures for --duration seconds or --txns transactions, stops them, and
  * closes the database, so rows never inherit each other's data or garbage.
- * Workloads live in kvb-workload.c, engines in kvb-txkv.c and kvb-lmdb.c,
- * output in kvb-output.c.  Design and anchors (db_bench, YCSB, DBx1000):
+ * Workloads live in kvb-workload.c, engines in kvb-txkv.c, kvb-lmdb.c,
+ * kvb-rocksdb.c and kvb-sqlite.c, --verify in kvb-verify.c, output in
+ * kvb-output.c.  Design and anchors (db_bench, YCSB, DBx1000):
  * man/kv-bench.1; results: bench/RESULTS.md.
  *
- * Exit status: 0, 1 when a row failed or the bank's invariant broke, 2 for
- * a bad command line.
+ * Exit status: 0, 1 when a row failed, the bank's invariant broke or
+ * --verify found an anomaly, 2 for a bad command line.
  */
 #include "config.h"
 
@@ -37,7 +42,7 @@
 
 static const char *const workload_names[W_COUNT] = {"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d",
                                                     "ycsb-e", "ycsb-f", "read",   "update",
-                                                    "rmw",    "scan",   "bank"};
+                                                    "rmw",    "scan",   "bank",   "multiget"};
 
 const char *bench_workload_name(int w)
 {
@@ -56,7 +61,11 @@ const char *bench_iso_name(int iso)
 
 const char *bench_cc_name(int cc)
 {
-    return cc == CC_OCC ? "occ" : cc == CC_2PL ? "2pl" : cc == CC_LMDB ? "lmdb" : "?";
+    return cc == CC_OCC      ? "occ"
+           : cc == CC_2PL    ? "2pl"
+           : cc == CC_LMDB   ? "lmdb"
+           : cc == CC_SQLITE ? "sqlite"
+                             : "?";
 }
 
 const char *bench_index_name(int idx)
@@ -64,11 +73,46 @@ const char *bench_index_name(int idx)
     return idx == IDX_HASH ? "hash" : idx == IDX_BTREE ? "btree" : idx == IDX_BOTH ? "both" : "-";
 }
 
+static const char *const engine_names[ENG_COUNT] = {"txkv", "lmdb", "rocksdb-txn", "rocksdb-occ",
+                                                    "sqlite"};
+
+const char *bench_engine_id_name(int engine)
+{
+    return engine >= 0 && engine < ENG_COUNT ? engine_names[engine] : "?";
+}
+
 const char *bench_engine_label(const struct bench_row *r)
 {
-    if (r->engine == ENG_LMDB)
-        return "lmdb";
+    if (r->engine != ENG_TXKV)
+        return bench_engine_id_name(r->engine);
     return r->index == IDX_HASH ? "txkv-hash" : r->index == IDX_BTREE ? "txkv-btree" : "txkv";
+}
+
+const struct bench_engine *bench_engine_of(int id)
+{
+    switch (id) {
+    case ENG_TXKV:
+        return &bench_engine_txkv;
+    case ENG_LMDB:
+        return &bench_engine_lmdb;
+#ifdef HAVE_ROCKSDB
+    case ENG_ROCKSDB_TXN:
+        return &bench_engine_rocksdb_txn;
+    case ENG_ROCKSDB_OCC:
+        return &bench_engine_rocksdb_occ;
+#endif
+#ifdef HAVE_SQLITE3
+    case ENG_SQLITE:
+        return &bench_engine_sqlite;
+#endif
+    default:
+        return NULL;
+    }
+}
+
+const char *bench_engine_package(int id)
+{
+    return id == ENG_SQLITE ? "libsqlite3-dev" : id == ENG_LMDB ? "liblmdb-dev" : "librocksdb-dev";
 }
 
 /* ---- the command line ------------------------------------------------------------ */
@@ -77,13 +121,14 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: kv-bench [options]\n"
                "Runs a workload on txkv under each isolation level and concurrency-control\n"
-               "scheme, and on LMDB, side by side.  Every list option is a comma list; the\n"
-               "sweep is their product.  See kv-bench(1).\n"
+               "scheme, and on LMDB, RocksDB and SQLite, side by side.  Every list option is\n"
+               "a comma list; the sweep is their product.  See kv-bench(1).\n"
                "\n"
-               "  -w, --workload LIST   ycsb-a..ycsb-f, read, update, rmw, scan, bank, all\n"
-               "                        [ycsb-a]\n"
-               "  -e, --engine LIST     txkv, lmdb [txkv,lmdb]\n"
-               "  -i, --isolation LIST  rc, si, ser (txkv) [rc,si,ser]\n"
+               "  -w, --workload LIST   ycsb-a..ycsb-f, read, update, rmw, scan, bank,\n"
+               "                        multiget, all [ycsb-a]\n"
+               "  -e, --engine LIST     txkv, lmdb, rocksdb-txn, rocksdb-occ, sqlite, all\n"
+               "                        [txkv,lmdb]\n"
+               "  -i, --isolation LIST  rc, si, ser (n/a where an engine lacks one) [rc,si,ser]\n"
                "  -c, --cc LIST         occ, 2pl (txkv) [occ,2pl]\n"
                "  -t, --threads LIST    worker threads [1]\n"
                "  -z, --theta LIST      zipfian skew, 0 (uniform) <= theta < 1 [0]\n"
@@ -95,7 +140,11 @@ static void usage(FILE *f)
                "  -n, --txns N          instead: this many transactions per row\n"
                "      --warmup SECS     untimed seconds before each row [1]\n"
                "  -s, --seed N          random seed [1]\n"
-               "      --ops-per-txn N   keys per rmw transaction [10]\n"
+               "      --ops-per-txn N   keys per rmw and multiget transaction [10]\n"
+               "      --lock-timeout MS pessimistic lock waits (txkv 2pl, rocksdb-txn);\n"
+               "                        0 waits, deadlocks are detected [0]\n"
+               "      --verify          check each row's level on a recorded history\n"
+               "      --verify-txns N   transactions per verification [2000]\n"
                "      --scan-length N   records per scan (ycsb-e: uniform 1..N) [100]\n"
                "      --csv FILE        write the rows as CSV\n"
                "      --json FILE       write the rows and the configuration as JSON\n"
@@ -214,11 +263,25 @@ static void parse_list(const char *opt, const char *arg, int is_real, double min
 
 static void parse_args(int argc, char **argv, struct bench_config *cfg)
 {
-    static const struct name_value workloads[] = {
-        {"ycsb-a", W_YCSB_A}, {"ycsb-b", W_YCSB_B}, {"ycsb-c", W_YCSB_C}, {"ycsb-d", W_YCSB_D},
-        {"ycsb-e", W_YCSB_E}, {"ycsb-f", W_YCSB_F}, {"read", W_READ},     {"update", W_UPDATE},
-        {"rmw", W_RMW},       {"scan", W_SCAN},     {"bank", W_BANK},     {NULL, 0}};
-    static const struct name_value engines[] = {{"txkv", ENG_TXKV}, {"lmdb", ENG_LMDB}, {NULL, 0}};
+    static const struct name_value workloads[] = {{"ycsb-a", W_YCSB_A},
+                                                  {"ycsb-b", W_YCSB_B},
+                                                  {"ycsb-c", W_YCSB_C},
+                                                  {"ycsb-d", W_YCSB_D},
+                                                  {"ycsb-e", W_YCSB_E},
+                                                  {"ycsb-f", W_YCSB_F},
+                                                  {"read", W_READ},
+                                                  {"update", W_UPDATE},
+                                                  {"rmw", W_RMW},
+                                                  {"scan", W_SCAN},
+                                                  {"bank", W_BANK},
+                                                  {"multiget", W_MULTIGET},
+                                                  {NULL, 0}};
+    static const struct name_value engines[] = {{"txkv", ENG_TXKV},
+                                                {"lmdb", ENG_LMDB},
+                                                {"rocksdb-txn", ENG_ROCKSDB_TXN},
+                                                {"rocksdb-occ", ENG_ROCKSDB_OCC},
+                                                {"sqlite", ENG_SQLITE},
+                                                {NULL, 0}};
     static const struct name_value isolations[] = {{"rc", ISO_RC},
                                                    {"si", ISO_SI},
                                                    {"ser", ISO_SER},
@@ -242,30 +305,41 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         O_SCAN,
         O_CSV,
         O_JSON,
-        O_PLOT
+        O_PLOT,
+        O_LOCK_TIMEOUT,
+        O_VERIFY,
+        O_VERIFY_TXNS,
+        O_BREAK_VALIDATION
     };
-    static const struct option opts[] = {{"workload", required_argument, NULL, 'w'},
-                                         {"engine", required_argument, NULL, 'e'},
-                                         {"isolation", required_argument, NULL, 'i'},
-                                         {"cc", required_argument, NULL, 'c'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"theta", required_argument, NULL, 'z'},
-                                         {"index", required_argument, NULL, O_INDEX},
-                                         {"keys", required_argument, NULL, 'k'},
-                                         {"key-size", required_argument, NULL, O_KEY_SIZE},
-                                         {"value-size", required_argument, NULL, O_VALUE_SIZE},
-                                         {"duration", required_argument, NULL, 'd'},
-                                         {"txns", required_argument, NULL, 'n'},
-                                         {"warmup", required_argument, NULL, O_WARMUP},
-                                         {"seed", required_argument, NULL, 's'},
-                                         {"ops-per-txn", required_argument, NULL, O_OPS},
-                                         {"scan-length", required_argument, NULL, O_SCAN},
-                                         {"csv", required_argument, NULL, O_CSV},
-                                         {"json", required_argument, NULL, O_JSON},
-                                         {"plot", required_argument, NULL, O_PLOT},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"workload", required_argument, NULL, 'w'},
+        {"engine", required_argument, NULL, 'e'},
+        {"isolation", required_argument, NULL, 'i'},
+        {"cc", required_argument, NULL, 'c'},
+        {"threads", required_argument, NULL, 't'},
+        {"theta", required_argument, NULL, 'z'},
+        {"index", required_argument, NULL, O_INDEX},
+        {"keys", required_argument, NULL, 'k'},
+        {"key-size", required_argument, NULL, O_KEY_SIZE},
+        {"value-size", required_argument, NULL, O_VALUE_SIZE},
+        {"duration", required_argument, NULL, 'd'},
+        {"txns", required_argument, NULL, 'n'},
+        {"warmup", required_argument, NULL, O_WARMUP},
+        {"seed", required_argument, NULL, 's'},
+        {"ops-per-txn", required_argument, NULL, O_OPS},
+        {"scan-length", required_argument, NULL, O_SCAN},
+        {"csv", required_argument, NULL, O_CSV},
+        {"json", required_argument, NULL, O_JSON},
+        {"plot", required_argument, NULL, O_PLOT},
+        {"lock-timeout", required_argument, NULL, O_LOCK_TIMEOUT},
+        {"verify", no_argument, NULL, O_VERIFY},
+        {"verify-txns", required_argument, NULL, O_VERIFY_TXNS},
+#ifdef KVB_TEST_HOOKS
+        {"break-validation", no_argument, NULL, O_BREAK_VALIDATION},
+#endif
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
     int c, have_duration = 0, uses_lmdb = 0;
 
     memset(cfg, 0, sizeof *cfg);
@@ -287,6 +361,7 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
     cfg->seed = 1;
     cfg->ops_per_txn = 10;
     cfg->scan_length = 100;
+    cfg->verify_txns = 2000;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":w:e:i:c:t:z:k:d:n:s:hV", opts, NULL)) != -1) {
@@ -350,11 +425,32 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         case O_PLOT:
             cfg->plot_dir = optarg;
             break;
+        case O_LOCK_TIMEOUT:
+            cfg->lock_timeout_us = 1000 * parse_count("--lock-timeout", optarg, 0, 86400000);
+            break;
+        case O_VERIFY:
+            cfg->verify = 1;
+            break;
+        case O_VERIFY_TXNS:
+            cfg->verify_txns = parse_count("--verify-txns", optarg, 10, 10000000);
+            break;
+        case O_BREAK_VALIDATION:
+            cfg->break_validation = 1;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
         case 'V':
-            printf("kv-bench (txkv) %s\n%s\n", PACKAGE_VERSION, mdb_version(NULL, NULL, NULL));
+            printf("kv-bench (txkv) %s\n", PACKAGE_VERSION);
+            for (int e = 0; e < ENG_COUNT; e++) {
+                const struct bench_engine *eng = bench_engine_of(e);
+                if (eng)
+                    printf("engine %s: %s\n", engine_names[e], eng->version());
+                else
+                    printf("engine %s: not built (install %s and re-run configure)\n",
+                           engine_names[e], bench_engine_package(e));
+            }
+            printf("%s\n", mdb_version(NULL, NULL, NULL));
             exit(0);
         case ':':
             bad("option '%s' needs a value", argv[optind - 1]);
@@ -373,8 +469,10 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
     for (int i = 0; i < cfg->nworkloads; i++) {
         if (cfg->workloads[i] == W_BANK && cfg->keys < 2)
             bad("--keys: bank needs two accounts or more");
-        if (cfg->workloads[i] == W_RMW && cfg->keys < cfg->ops_per_txn)
-            bad("--keys: rmw needs at least --ops-per-txn (%u) keys", cfg->ops_per_txn);
+        if ((cfg->workloads[i] == W_RMW || cfg->workloads[i] == W_MULTIGET) &&
+            cfg->keys < cfg->ops_per_txn)
+            bad("--keys: %s needs at least --ops-per-txn (%u) keys",
+                bench_workload_name(cfg->workloads[i]), cfg->ops_per_txn);
     }
     cfg->progress = isatty(STDERR_FILENO);
 }
@@ -467,8 +565,7 @@ static void set_phase(struct bench_shared *sh, int from, int to)
 static void run_row(const struct bench_config *cfg, struct bench_row *row, unsigned no,
                     unsigned nrows)
 {
-    const struct bench_engine *eng =
-        row->engine == ENG_TXKV ? &bench_engine_txkv : &bench_engine_lmdb;
+    const struct bench_engine *eng = bench_engine_of(row->engine);
     struct bench_shared *sh = calloc(1, sizeof *sh);
     unsigned nw = row->threads + (row->workload == W_BANK), started = 0;
     struct bench_worker *ws = NULL;
@@ -480,6 +577,13 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
     int rc;
 
     row->status = ROW_FAILED;
+    if (!eng) {
+        row->status = ROW_UNSUPPORTED;
+        snprintf(row->note, sizeof row->note,
+                 "kv-bench was built without %s (install %s and re-run configure)",
+                 bench_engine_id_name(row->engine), bench_engine_package(row->engine));
+        goto out;
+    }
     if (!sh || !(ws = calloc(nw, sizeof *ws)) || !(tids = calloc(nw, sizeof *tids)) ||
         !(hist = calloc(1, sizeof *hist))) {
         snprintf(row->note, sizeof row->note, "out of memory");
@@ -496,7 +600,7 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
 
     progress(cfg, no, nrows, row, "opening");
     if ((rc = eng->open(cfg, row, &db, err, sizeof err)) != BENCH_OK) {
-        row->status = rc == BENCH_NOTSUP ? ROW_UNSUPPORTED : ROW_FAILED;
+        row->status = rc == BENCH_NA ? ROW_NA : rc == BENCH_NOTSUP ? ROW_UNSUPPORTED : ROW_FAILED;
         snprintf(row->note, sizeof row->note, "%s", err);
         goto out;
     }
@@ -517,6 +621,10 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
     if (bench_load(sh, mt) != BENCH_OK) {
         row->status = atomic_load(&sh->unsupported) ? ROW_UNSUPPORTED : ROW_FAILED;
         snprintf(row->note, sizeof row->note, "%s", sh->failmsg);
+        goto out;
+    }
+    if (eng->loaded && eng->loaded(db, err, sizeof err) != BENCH_OK) {
+        snprintf(row->note, sizeof row->note, "%s", err);
         goto out;
     }
     row->load_seconds = (double)(bench_now_ns() - t0) / 1e9;
@@ -614,6 +722,13 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
         if (row->audit_skews)
             row_note(row, "rc-read-skew=%" PRIu64 "(allowed)", row->audit_skews);
     }
+    if (row->workload == W_MULTIGET && !eng->multiget)
+        row_note(row, "multiget=repeated-get");
+    if (eng->note) {
+        char buf[120];
+        eng->note(db, buf, sizeof buf);
+        row_note(row, "%s", buf);
+    }
 out:
     if (started) { /* a thread failed to start: the others see PHASE_STOP */
         atomic_store(&sh->go, 1);
@@ -630,6 +745,10 @@ out:
     free(tids);
     free(ws);
     free(sh);
+    if (cfg->verify && row->status == ROW_OK) {
+        progress(cfg, no, nrows, row, "verifying");
+        bench_verify(cfg, eng, row);
+    }
     progress_clear(cfg);
 }
 
@@ -655,6 +774,19 @@ static unsigned build_rows(const struct bench_config *cfg, struct bench_row *row
                         n++;
                         continue;
                     }
+                    if (base.engine != ENG_TXKV) { /* one scheme: a row per level */
+                        base.index = IDX_NONE;
+                        base.cc = base.engine == ENG_ROCKSDB_TXN   ? CC_2PL
+                                  : base.engine == ENG_ROCKSDB_OCC ? CC_OCC
+                                                                   : CC_SQLITE;
+                        for (int i = 0; i < cfg->nisolations; i++) {
+                            base.isolation = cfg->isolations[i];
+                            if (rows)
+                                rows[n] = base;
+                            n++;
+                        }
+                        continue;
+                    }
                     for (int x = 0; x < cfg->nindexes; x++)
                         for (int i = 0; i < cfg->nisolations; i++)
                             for (int c = 0; c < cfg->nccs; c++) {
@@ -672,6 +804,7 @@ static unsigned build_rows(const struct bench_config *cfg, struct bench_row *row
 static void on_signal(int sig)
 {
     bench_lmdb_emergency_cleanup();
+    bench_scratch_emergency_cleanup();
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -680,7 +813,7 @@ int main(int argc, char **argv)
 {
     struct bench_config cfg;
     struct bench_row *rows;
-    unsigned nrows, failed = 0, unsupported = 0;
+    unsigned nrows, failed = 0, unsupported = 0, na = 0, unverified = 0;
 
     parse_args(argc, argv, &cfg);
     nrows = build_rows(&cfg, NULL);
@@ -702,14 +835,25 @@ int main(int argc, char **argv)
         bench_out_row(&cfg, &rows[i]);
         failed += rows[i].status == ROW_FAILED;
         unsupported += rows[i].status == ROW_UNSUPPORTED;
+        na += rows[i].status == ROW_NA;
+        unverified +=
+            rows[i].verify_status == VERIFY_ANOMALY || rows[i].verify_status == VERIFY_ERROR;
     }
     if (bench_out_finish(&cfg, rows, nrows) != 0)
         failed++;
     if (unsupported)
         fprintf(stderr, "kv-bench: %u row%s unsupported by this build (skipped; see notes)\n",
                 unsupported, unsupported == 1 ? "" : "s");
+    if (na)
+        fprintf(stderr, "kv-bench: %u row%s n/a (the engine lacks the isolation level)\n", na,
+                na == 1 ? "" : "s");
     if (failed)
         fprintf(stderr, "kv-bench: %u row%s FAILED\n", failed, failed == 1 ? "" : "s");
+    if (unverified)
+        fprintf(stderr, "kv-bench: --verify: %u row%s NOT VERIFIED\n", unverified,
+                unverified == 1 ? "" : "s");
+    for (unsigned i = 0; i < nrows; i++)
+        free(rows[i].verify_detail);
     free(rows);
-    return failed ? 1 : 0;
+    return failed || unverified ? 1 : 0;
 }

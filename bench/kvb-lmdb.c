@@ -320,6 +320,20 @@ static int lm_footprint(void *db, uint64_t *bytes, uint64_t *keys, char *err, si
     return BENCH_OK;
 }
 
+static const char *lm_version(void)
+{
+    static char v[32];
+    int major, minor, patch;
+    mdb_version(&major, &minor, &patch);
+    snprintf(v, sizeof v, "%d.%d.%d", major, minor, patch);
+    return v;
+}
+
+static const char *lm_mapping(int iso, int cc)
+{
+    return "one writer at a time, readers on snapshots (serializable only)";
+}
+
 const struct bench_engine bench_engine_lmdb = {
     .name = "lmdb",
     .open = lm_open,
@@ -334,4 +348,6 @@ const struct bench_engine bench_engine_lmdb = {
     .abort = lm_abort,
     .error = lm_error,
     .footprint = lm_footprint,
+    .version = lm_version,
+    .mapping = lm_mapping,
 };

@@ -5,10 +5,13 @@
  * The table and the CSV are written row by row as rows finish, so a long
  * sweep cut short keeps what it measured; JSON and charts need every row
  * and are written at the end.  Rows that did not run (unsupported: a scheme
- * this txkv build lacks, a scan on a hash-only keyspace) appear in the table
- * and the JSON with their reason, never in the CSV, whose every line is a
- * measurement.  Charts are gnuplot scripts run with posix_spawnp; a missing
- * gnuplot is reported on stderr and is not an error.
+ * this txkv build lacks, a scan on a hash-only keyspace, an engine this
+ * kv-bench was built without; n/a: a level the engine cannot provide)
+ * appear in the table and the JSON with their reason, never in the CSV,
+ * whose every line is a measurement.  The table's header states how each
+ * engine in the run provides each level (its isolation mapping); every
+ * CSV/JSON row names its engine's version.  Charts are gnuplot scripts run with posix_spawnp; a
+ * missing gnuplot is reported on stderr and is not an error.
  */
 #include "config.h"
 
@@ -31,7 +34,7 @@ static int table_group = -1; /* the (workload, threads, theta) of the last table
 
 static const char csv_header[] = "engine,workload,isolation,cc,threads,keys,value_size,theta,txns,"
                                  "txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,"
-                                 "bytes_per_key";
+                                 "bytes_per_key,engine_version";
 
 static int make_dir(const char *dir)
 {
@@ -79,7 +82,29 @@ void bench_out_header(const struct bench_config *cfg, unsigned nrows)
         printf("duration=%gs", cfg->duration);
     printf(" warmup=%gs seed=%" PRIu64 " ops_per_txn=%u scan_length=%u\n", cfg->warmup, cfg->seed,
            cfg->ops_per_txn, cfg->scan_length);
-    printf("%-10s %-8s %-3s %-4s %3s %5s %12s %12s %7s %9s %9s %9s %7s  %s\n", "engine", "workload",
+    /* the isolation mapping of every engine and level in the run */
+    for (int e = 0; e < cfg->nengines; e++) {
+        const struct bench_engine *eng = bench_engine_of(cfg->engines[e]);
+        if (!eng) {
+            printf("# %s: not built (install %s and re-run configure)\n",
+                   bench_engine_id_name(cfg->engines[e]), bench_engine_package(cfg->engines[e]));
+            continue;
+        }
+        printf("# %s %s:", eng->name, eng->version());
+        if (cfg->engines[e] == ENG_LMDB) {
+            printf(" ser = %s\n", eng->mapping(ISO_SER, CC_LMDB));
+            continue;
+        }
+        for (int i = 0; i < cfg->nisolations; i++)
+            printf("%s %s = %s", i ? ";" : "", bench_iso_name(cfg->isolations[i]),
+                   eng->mapping(cfg->isolations[i], 0));
+        putchar('\n');
+    }
+    if (cfg->verify)
+        printf("# --verify: after each row, %" PRIu64 " transactions of read-modify-writes on 6 "
+               "keys, their history checked at the row's level\n",
+               cfg->verify_txns);
+    printf("%-11s %-8s %-3s %-4s %3s %5s %12s %12s %7s %9s %9s %9s %7s  %s\n", "engine", "workload",
            "iso", "cc", "thr", "theta", "txn/s", "ops/s", "abort%", "p50us", "p99us", "p99.9us",
            "B/key", "notes");
     fflush(stdout);
@@ -95,23 +120,36 @@ void bench_out_row(const struct bench_config *cfg, const struct bench_row *r)
     if (table_group != -1 && table_group != row_group(r))
         putchar('\n');
     table_group = row_group(r);
-    printf("%-10s %-8s %-3s %-4s %3u %5g ", bench_engine_label(r), bench_workload_name(r->workload),
+    printf("%-11s %-8s %-3s %-4s %3u %5g ", bench_engine_label(r), bench_workload_name(r->workload),
            bench_iso_name(r->isolation), bench_cc_name(r->cc), r->threads, r->theta);
-    if (r->status == ROW_OK)
-        printf("%12.0f %12.0f %7.3f %9.2f %9.2f %9.2f %7.1f  %s\n", r->txn_per_sec, r->ops_per_sec,
+    if (r->status == ROW_OK) {
+        printf("%12.0f %12.0f %7.3f %9.2f %9.2f %9.2f %7.1f  %s", r->txn_per_sec, r->ops_per_sec,
                100 * r->abort_rate, r->p50_us, r->p99_us, r->p999_us, r->bytes_per_key, r->note);
-    else
+        if (r->verify_status == VERIFY_OK)
+            printf("%sverified: OK", r->note[0] ? " " : "");
+        else if (r->verify_status != VERIFY_NONE)
+            printf("%sverified: %s %s", r->note[0] ? " " : "",
+                   r->verify_status == VERIFY_ANOMALY ? "ANOMALY" : "ERROR", r->verify_msg);
+        putchar('\n');
+        if (r->verify_detail) /* the checker's lines: the cycle and its transactions */
+            fputs(r->verify_detail, stdout);
+    } else {
         printf("%12s %12s %7s %9s %9s %9s %7s  %s: %s\n", "-", "-", "-", "-", "-", "-", "-",
-               r->status == ROW_UNSUPPORTED ? "unsupported" : "FAILED", r->note);
+               r->status == ROW_UNSUPPORTED ? "unsupported"
+               : r->status == ROW_NA        ? "n/a"
+                                            : "FAILED",
+               r->note);
+    }
     fflush(stdout);
 
     if (csv_file && r->status == ROW_OK) {
-        fprintf(csv_file,
-                "%s,%s,%s,%s,%u,%" PRIu64 ",%u,%g,%" PRIu64 ",%.1f,%.1f,%.6f,%.3f,%.3f,%.3f,%.1f\n",
-                bench_engine_label(r), bench_workload_name(r->workload),
-                bench_iso_name(r->isolation), bench_cc_name(r->cc), r->threads, cfg->keys,
-                cfg->value_size, r->theta, r->txns, r->txn_per_sec, r->ops_per_sec, r->abort_rate,
-                r->p50_us, r->p99_us, r->p999_us, r->bytes_per_key);
+        fprintf(
+            csv_file,
+            "%s,%s,%s,%s,%u,%" PRIu64 ",%u,%g,%" PRIu64 ",%.1f,%.1f,%.6f,%.3f,%.3f,%.3f,%.1f,%s\n",
+            bench_engine_label(r), bench_workload_name(r->workload), bench_iso_name(r->isolation),
+            bench_cc_name(r->cc), r->threads, cfg->keys, cfg->value_size, r->theta, r->txns,
+            r->txn_per_sec, r->ops_per_sec, r->abort_rate, r->p50_us, r->p99_us, r->p999_us,
+            r->bytes_per_key, bench_engine_of(r->engine)->version());
         fflush(csv_file);
     }
 }
@@ -173,7 +211,19 @@ static int write_json(const struct bench_config *cfg, const struct bench_row *ro
                 cfg->value_size, r->theta,
                 ok                             ? "ok"
                 : r->status == ROW_UNSUPPORTED ? "unsupported"
+                : r->status == ROW_NA          ? "n/a"
                                                : "failed");
+        const struct bench_engine *eng = bench_engine_of(r->engine);
+        fprintf(f, ", \"engine_version\": ");
+        if (eng)
+            json_str(f, eng->version());
+        else
+            fputs("null", f);
+        fprintf(f, ", \"isolation_mapping\": ");
+        if (eng)
+            json_str(f, eng->mapping(r->isolation, r->cc));
+        else
+            fputs("null", f);
         json_num(f, "txns", (double)r->txns, ok);
         json_num(f, "aborts", (double)r->aborts, ok);
         json_num(f, "ops", (double)r->ops, ok);
@@ -191,6 +241,19 @@ static int write_json(const struct bench_config *cfg, const struct bench_row *ro
         json_num(f, "load_seconds", r->load_seconds, r->load_seconds > 0);
         fprintf(f, ", \"checksum\": \"%016" PRIx64 "\", \"note\": ", r->checksum);
         json_str(f, r->note);
+        fprintf(f, ", \"verified\": ");
+        if (r->verify_status == VERIFY_NONE) {
+            fputs("null", f);
+        } else {
+            json_str(f, r->verify_status == VERIFY_OK        ? "OK"
+                        : r->verify_status == VERIFY_ANOMALY ? "anomaly"
+                                                             : "error");
+            fprintf(f,
+                    ", \"verify_threads\": %u, \"verify_commits\": %" PRIu64
+                    ", \"verify_aborts\": %" PRIu64 ", \"verify_message\": ",
+                    r->verify_threads, r->verify_commits, r->verify_aborts);
+            json_str(f, r->verify_msg);
+        }
         fputc('}', f);
     }
     fprintf(f, "\n  ]\n}\n");
@@ -237,8 +300,8 @@ static void gp_str(FILE *f, const char *s)
 
 static void series_label(const struct bench_row *r, char *buf, size_t len)
 {
-    if (r->engine == ENG_LMDB)
-        snprintf(buf, len, "lmdb");
+    if (r->engine == ENG_LMDB || r->engine == ENG_SQLITE)
+        snprintf(buf, len, "%s", bench_engine_label(r));
     else
         snprintf(buf, len, "%s %s/%s", bench_engine_label(r), bench_iso_name(r->isolation),
                  bench_cc_name(r->cc));

@@ -16,11 +16,17 @@
 
 #include "kvb.h"
 #include "txkv.h"
+#ifdef KVB_TEST_HOOKS
+#include <stdbool.h>
+
+#include "db.h" /* db_test_skip_validation: the test build's --break-validation */
+#endif
 
 struct tx_db {
     txkv_db *db;
     txkv_ks *ks;
     int isolation, cc;
+    uint64_t lock_timeout_us;
 };
 
 struct tx_thread {
@@ -60,11 +66,16 @@ static int tx_open(const struct bench_config *cfg, const struct bench_row *row, 
         flags |= TXKV_ORDERED;
     d->isolation = row->isolation;
     d->cc = row->cc;
+    d->lock_timeout_us = cfg->lock_timeout_us;
     if ((rc = txkv_open(NULL, &d->db)) != TXKV_OK) {
         snprintf(err, errlen, "txkv_open: %s", txkv_strerror(rc));
         free(d);
         return BENCH_FAIL;
     }
+#ifdef KVB_TEST_HOOKS
+    if (cfg->break_validation)
+        db_test_skip_validation(d->db, true);
+#endif
     if ((rc = txkv_keyspace(d->db, "bench", flags, &d->ks)) != TXKV_OK) {
         snprintf(err, errlen, "txkv_keyspace: %s", txkv_strerror(rc));
         txkv_close(d->db);
@@ -94,6 +105,7 @@ static int tx_thread_open(void *db, void **tp, char *err, size_t errlen)
     txkv_txn_options_init(&t->rw);
     t->rw.isolation = d->isolation;
     t->rw.cc = d->cc;
+    t->rw.lock_timeout_us = d->lock_timeout_us;
     t->ro = t->rw;
     t->ro.flags = TXKV_RDONLY;
     *tp = t;
@@ -187,6 +199,18 @@ static int tx_footprint(void *db, uint64_t *bytes, uint64_t *keys, char *err, si
     return BENCH_OK;
 }
 
+static const char *tx_version(void)
+{
+    return PACKAGE_VERSION;
+}
+
+static const char *tx_mapping(int iso, int cc)
+{
+    return iso == ISO_RC   ? "TXKV_READ_COMMITTED; reads for update txkv_get_for_update"
+           : iso == ISO_SI ? "TXKV_SNAPSHOT; reads for update txkv_get_for_update"
+                           : "TXKV_SERIALIZABLE; reads for update txkv_get_for_update";
+}
+
 const struct bench_engine bench_engine_txkv = {
     .name = "txkv",
     .open = tx_open,
@@ -201,4 +225,6 @@ const struct bench_engine bench_engine_txkv = {
     .abort = tx_abort,
     .error = tx_error,
     .footprint = tx_footprint,
+    .version = tx_version,
+    .mapping = tx_mapping,
 };

@@ -1,8 +1,8 @@
 /*
  * kvb.h - what kv-bench's files share: the parsed command line, one row of
- * the sweep and its results, the engine interface that txkv and LMDB both
- * implement, the per-thread random streams, the key generators and the
- * latency histogram.  Private to bench/; nothing here is installed.
+ * the sweep and its results, the engine interface that txkv, LMDB, RocksDB
+ * (TransactionDB, OptimisticTransactionDB) and SQLite implement, the per-thread random streams, the
+ * key generators and the latency histogram.  Private to bench/; nothing here is installed.
  *
  * The hot-path helpers (random numbers, zipfian draws, key encoding, value
  * folding, histogram recording) are static inline so that both engines pay
@@ -31,13 +31,21 @@ enum bench_workload {
     W_RMW,
     W_SCAN,
     W_BANK,
+    W_MULTIGET,
     W_COUNT
 };
 
-enum bench_engine_id { ENG_TXKV, ENG_LMDB, ENG_COUNT };
+enum bench_engine_id {
+    ENG_TXKV,
+    ENG_LMDB,
+    ENG_ROCKSDB_TXN,
+    ENG_ROCKSDB_OCC,
+    ENG_SQLITE,
+    ENG_COUNT
+};
 /* Same values as txkv's enums, so the txkv engine passes them through. */
 enum bench_iso { ISO_RC = 1, ISO_SI = 2, ISO_SER = 3 };
-enum bench_cc { CC_OCC = 1, CC_2PL = 2, CC_LMDB = 3 };
+enum bench_cc { CC_OCC = 1, CC_2PL = 2, CC_LMDB = 3, CC_SQLITE = 4 };
 enum bench_index { IDX_NONE = 0, IDX_HASH = 1, IDX_BTREE = 2, IDX_BOTH = 3 };
 
 #define BENCH_MAX_LIST    32
@@ -60,13 +68,20 @@ struct bench_config {
     uint64_t txns;           /* > 0: a fixed count (all threads together) instead of duration */
     uint64_t seed;
     unsigned ops_per_txn, scan_length;
+    uint64_t lock_timeout_us; /* pessimistic lock waits (txkv, rocksdb-txn); 0: wait */
+    int verify;               /* --verify: each row's engine/level/scheme is history-checked */
+    uint64_t verify_txns;     /* transactions of each verification run */
+    int break_validation;     /* test builds only: txkv's optimistic commits skip validation */
     const char *csv_path, *json_path, *plot_dir;
     int progress; /* stderr is a terminal */
 };
 
 /* ---- one row of the sweep ------------------------------------------------- */
 
-enum bench_status { ROW_OK, ROW_UNSUPPORTED, ROW_FAILED };
+/* ROW_NA: the engine cannot provide the row's isolation level (never run weaker). */
+enum bench_status { ROW_OK, ROW_UNSUPPORTED, ROW_FAILED, ROW_NA };
+/* --verify's outcome for a row. */
+enum bench_verify_status { VERIFY_NONE, VERIFY_OK, VERIFY_ANOMALY, VERIFY_ERROR };
 
 struct bench_row {
     /* what runs */
@@ -79,10 +94,17 @@ struct bench_row {
     double seconds, load_seconds;
     uint64_t txns, aborts, ops, notfound, audits, audit_skews, checksum;
     double txn_per_sec, ops_per_sec, abort_rate, p50_us, p99_us, p999_us, bytes_per_key;
+    /* --verify */
+    int verify_status;
+    uint64_t verify_commits, verify_aborts;
+    unsigned verify_threads;
+    char verify_msg[1400]; /* the first forbidden anomaly, or the error */
+    char *verify_detail;   /* malloc'd: every line the checker printed, or NULL */
 };
 
 const char *bench_workload_name(int w);
-const char *bench_engine_label(const struct bench_row *r); /* "txkv", "txkv-hash", "lmdb" */
+const char *bench_engine_label(const struct bench_row *r); /* "txkv", "txkv-hash", "lmdb", ... */
+const char *bench_engine_id_name(int engine);              /* "txkv", "rocksdb-txn", ... */
 const char *bench_iso_name(int iso);
 const char *bench_cc_name(int cc);
 const char *bench_index_name(int idx);
@@ -103,6 +125,7 @@ enum {
     BENCH_RETRY = 2,
     BENCH_NOTSUP = 3,
     BENCH_STOPPED = 4,
+    BENCH_NA = 5, /* open(): the engine cannot provide the row's isolation level */
     BENCH_FAIL = -1
 };
 /* begin() flags: a read-only transaction; the loader's (database defaults). */
@@ -132,10 +155,43 @@ struct bench_engine {
     const char *(*error)(void *t); /* what the last BENCH_FAIL / BENCH_NOTSUP was */
     /* Bytes the engine holds for its data, and how many keys it holds. */
     int (*footprint)(void *db, uint64_t *bytes, uint64_t *keys, char *err, size_t errlen);
+    /* The engine's version ("7.8.3"). */
+    const char *(*version)(void);
+    /* Optional (NULL: none). */
+    /* Reads n keys in one call; each value found is folded into *fold, *found counts them. */
+    int (*multiget)(void *t, unsigned n, const void *const *keys, const size_t *klens,
+                    unsigned *found, uint64_t *fold);
+    /* After the load, before timing (RocksDB: flush the memtable to a sorted file). */
+    int (*loaded)(void *db, char *err, size_t errlen);
+    /* Adds what the row's notes should say about the engine (SQLite: busy waits). */
+    void (*note)(void *db, char *buf, size_t len);
+    /* How the engine provides isolation iso under scheme cc: one line for the output. */
+    const char *(*mapping)(int iso, int cc);
 };
 
 extern const struct bench_engine bench_engine_txkv;
 extern const struct bench_engine bench_engine_lmdb;
+#ifdef HAVE_ROCKSDB
+extern const struct bench_engine bench_engine_rocksdb_txn;
+extern const struct bench_engine bench_engine_rocksdb_occ;
+#endif
+#ifdef HAVE_SQLITE3
+extern const struct bench_engine bench_engine_sqlite;
+#endif
+/* The engine of id, or NULL when this kv-bench was built without it. */
+const struct bench_engine *bench_engine_of(int id);
+/* The Debian package that brings an engine this build lacks. */
+const char *bench_engine_package(int id);
+
+/*
+ * Scratch directories of engines that keep files (LMDB, RocksDB, SQLite),
+ * under /dev/shm (or /tmp): created with mkdtemp, removed with everything in
+ * them when the row ends, and by kv-bench's signal handler if the run is cut
+ * short (bench_scratch_emergency_cleanup is async-signal-safe).
+ */
+int bench_scratch_dir(char *dir, size_t len, const char *tag, char *err, size_t errlen);
+void bench_scratch_remove(const char *dir);
+void bench_scratch_emergency_cleanup(void);
 /* Removes the LMDB scratch directory; async-signal-safe (kv-bench's signal handler). */
 void bench_lmdb_emergency_cleanup(void);
 
@@ -316,7 +372,7 @@ struct bench_shared {
     _Atomic int go;         /* set once every thread is ready */
 };
 
-enum plan_kind { P_READ, P_UPDATE, P_INSERT, P_SCAN, P_RMW, P_TRANSFER };
+enum plan_kind { P_READ, P_UPDATE, P_INSERT, P_SCAN, P_RMW, P_TRANSFER, P_MULTIGET };
 
 struct bench_plan {
     int kind;
@@ -334,6 +390,9 @@ struct bench_worker {
     struct bench_rng rng;
     struct bench_zipf latest; /* ycsb-d: over the items that exist so far */
     uint8_t *key, *val, *tmp;
+    uint8_t *mkeys; /* multiget: ops_per_txn keys */
+    const void **mkeyp;
+    size_t *mklen;
     struct bench_plan plan;
     uint64_t *set; /* open-addressing set of item+1: distinct items per transaction */
     size_t set_mask;
@@ -371,6 +430,15 @@ void bench_out_header(const struct bench_config *cfg, unsigned nrows);
 void bench_out_row(const struct bench_config *cfg, const struct bench_row *r);
 /* Writes the JSON file and the charts; 0, or -1 when a file could not be written. */
 int bench_out_finish(const struct bench_config *cfg, const struct bench_row *rows, unsigned nrows);
+
+/* ---- --verify (kvb-verify.c) ------------------------------------------------------ */
+
+/*
+ * Runs the checkable workload on a fresh database of row's engine, level and
+ * scheme, and checks its history at the row's level; fills row->verify_*.
+ */
+void bench_verify(const struct bench_config *cfg, const struct bench_engine *eng,
+                  struct bench_row *row);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);

@@ -2,7 +2,10 @@
 # tests/bench/smoke.sh - kv-bench runs every workload on every engine, isolation
 # level and scheme for a blink on a small keyspace, and its outputs hold
 # together: exit status, the CSV header and rows, the JSON, unsupported rows,
-# --txns counts, bad options (exit 2), and --plot with and without gnuplot.
+# --txns counts, bad options (exit 2), and --plot with and without gnuplot;
+# each peer engine built (rocksdb-txn, rocksdb-occ, sqlite; # SKIP when
+# absent) runs every workload at each level it provides (n/a where it does
+# not) and reads exactly the bytes txkv reads; a --verify row says OK.
 # Not a measurement: each row commits 300 transactions.  TAP output for automake's tap-driver.
 #
 #   top_builddir=BUILD sh tests/bench/smoke.sh
@@ -12,13 +15,14 @@ bench="${top_builddir:-.}/bench/kv-bench"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kv-bench-smoke.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-workloads="ycsb-a ycsb-b ycsb-c ycsb-d ycsb-e ycsb-f read update rmw scan bank"
+workloads="ycsb-a ycsb-b ycsb-c ycsb-d ycsb-e ycsb-f read update rmw scan bank multiget"
 header="engine,workload,isolation,cc,threads,keys,value_size,theta,txns,"
-header="${header}txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,bytes_per_key"
+header="${header}txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,bytes_per_key,engine_version"
 n=0
 failed=0
 
-echo "1..27"
+planned=37
+echo "1..$planned"
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
@@ -50,6 +54,10 @@ ok $((rc + $?)) "--help exits 0 with a usage line"
 rc=$?
 grep -q '^kv-bench (txkv) ' "$tmp/out"
 ok $((rc + $?)) "--version exits 0 and names the version"
+grep -q '^engine txkv: ' "$tmp/out" && grep -q '^engine rocksdb-txn: ' "$tmp/out" &&
+    grep -q '^engine sqlite: ' "$tmp/out"
+ok $? "--version names every engine, built or not"
+cp "$tmp/out" "$tmp/version"
 
 bad_option() { # bad_option DESCRIPTION ARGS...
     what=$1
@@ -66,6 +74,7 @@ bad_option "theta 1" --theta 0,1
 bad_option "zero threads" --threads 0
 bad_option "unknown option" --frobnicate
 bad_option "--duration with --txns" --duration 1 --txns 10
+bad_option "--verify-txns 0" --verify --verify-txns 0
 
 # ---- the whole matrix -----------------------------------------------------------
 KV_BENCH_GNUPLOT=/nonexistent/gnuplot "$bench" --workload all --engine txkv,lmdb \
@@ -91,15 +100,15 @@ for w in $workloads; do
     ok $st "$w: one lmdb row, three txkv occ rows, 2pl measured or marked unsupported"
 done
 
-awk -F, 'NR > 1 && (NF != 16 || $9 != 300 || $10 + 0 <= 0 || $12 < 0 || $12 > 1 ||
+awk -F, 'NR > 1 && (NF != 17 || $17 == "" || $9 != 300 || $10 + 0 <= 0 || $12 < 0 || $12 > 1 ||
                     $13 + 0 <= 0 || $13 > $14 + 0 || $14 > $15 + 0 || $16 + 0 <= 0) {
              print "# bad row: " $0; bad = 1 }
          END { exit bad }' "$tmp/all.csv"
-ok $? "every CSV row: 16 fields, exactly --txns 300 commits, ordered percentiles"
+ok $? "every CSV row: 17 fields, exactly --txns 300 commits, ordered percentiles, a version"
 
 rows=$(grep -c '"engine":' "$tmp/all.json")
-test "$rows" -eq 77 && grep -q '"status": "ok"' "$tmp/all.json"
-ok $? "the JSON has all 77 rows ($rows)"
+test "$rows" -eq 84 && grep -q '"status": "ok"' "$tmp/all.json"
+ok $? "the JSON has all 84 rows ($rows)"
 
 grep -q 'gnuplot is not on PATH' "$tmp/all.err"
 ok $? "--plot without gnuplot says so on stderr (and exit status was 0)"
@@ -123,7 +132,7 @@ awk '/"engine":/ { w = $0; sub(/.*"workload": "/, "", w); sub(/".*/, "", w)
                    if (/"engine": "lmdb"/) lm[w] = c; else tx[w] = c; n++ }
      END { for (w in tx)
                if (tx[w] != lm[w]) { print "# " w ": txkv " tx[w] ", lmdb " lm[w]; bad = 1 }
-           exit bad || n != 22 }' "$tmp/same.json"
+           exit bad || n != 24 }' "$tmp/same.json"
 ok $((rc + $?)) "same seed, one thread: txkv and LMDB checksum the same values in every workload"
 
 # ---- a scan on a hash-only keyspace is unsupported, not failed ----------------------------
@@ -132,6 +141,44 @@ ok $((rc + $?)) "same seed, one thread: txkv and LMDB checksum the same values i
 rc=$?
 grep -q '^txkv-hash  *scan .*unsupported' "$tmp/out" && test "$(wc -l <"$tmp/hash.csv")" -eq 1
 ok $((rc + $?)) "scan on --index hash: row unsupported, exit 0, no CSV row"
+
+# ---- the peers: every workload at every level they provide, the same bytes as txkv ------------
+for e in rocksdb-txn rocksdb-occ sqlite; do
+    if grep -q "^engine $e: not built" "$tmp/version"; then
+        skip "$e: kv-bench was built without it"
+        skip "$e: kv-bench was built without it"
+        continue
+    fi
+    "$bench" --workload all --engine txkv,$e --isolation rc,si,ser --cc occ --threads 1 \
+        --theta 0.9 --keys 400 --txns 300 --warmup 0 --json "$tmp/$e.json" >"$tmp/$e.out" 2>&1
+    rc=$?
+    # rocksdb: every level runs; sqlite: ser runs, rc and si are n/a
+    want_ok=3
+    [ "$e" = sqlite ] && want_ok=1
+    got_ok=$(grep "\"engine\": \"$e\"" "$tmp/$e.json" | grep -c '"status": "ok"')
+    got_na=$(grep "\"engine\": \"$e\"" "$tmp/$e.json" | grep -c '"status": "n/a"')
+    test "$rc" -eq 0 && test "$got_ok" -eq $((12 * want_ok)) &&
+        test "$got_na" -eq $((12 * (3 - want_ok))) && grep -q "^# $e " "$tmp/$e.out"
+    st=$?
+    [ $st -eq 0 ] || { echo "# exit $rc, ok $got_ok, n/a $got_na"; sed 's/^/#   /' "$tmp/$e.out"; }
+    ok $st "$e: every workload runs at each level it provides, n/a at the others, mapping stated"
+    awk -v e="$e" '/"engine":/ && /"status": "ok"/ {
+                       w = $0; sub(/.*"workload": "/, "", w); sub(/".*/, "", w)
+                       i = $0; sub(/.*"isolation": "/, "", i); sub(/".*/, "", i)
+                       c = $0; sub(/.*"checksum": "/, "", c); sub(/".*/, "", c)
+                       if ($0 ~ "\"engine\": \"" e "\"") peer[w "/" i] = c; else tx[w "/" i] = c }
+         END { for (k in peer) { n++
+                   if (peer[k] != tx[k]) { print "# " k ": txkv " tx[k] ", " e " " peer[k]; bad = 1 } }
+               exit bad || n == 0 }' "$tmp/$e.json"
+    ok $? "$e: one thread, same seed: the same bytes read as txkv in every workload"
+done
+
+# ---- --verify: a row's level checked on a recorded history ------------------------------------
+"$bench" --workload update --engine txkv --isolation si --cc occ --threads 2 --keys 100 \
+    --txns 100 --warmup 0 --verify --verify-txns 500 >"$tmp/out" 2>&1
+rc=$?
+grep -q '^txkv .* verified: OK' "$tmp/out"
+ok $((rc + $?)) "--verify: a txkv si/occ row says verified: OK"
 
 # ---- charts, when gnuplot is here ----------------------------------------------------------
 if command -v gnuplot >/dev/null 2>&1; then
@@ -145,5 +192,5 @@ else
     skip "gnuplot is not installed"
 fi
 
-[ "$n" -eq 27 ] || echo "# ran $n tests, planned 27"
+[ "$n" -eq "$planned" ] || echo "# ran $n tests, planned $planned"
 exit 0

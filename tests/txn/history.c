@@ -1,5 +1,5 @@
 /*
- * txn-history.c - randomized history checking (Elle/Jepsen style,
+ * history.c - randomized history checking (Elle/Jepsen style,
  * simplified): run many concurrent random transactions, record what each
  * read and wrote, build the dependency graph of the committed ones and look
  * for the anomalies each isolation level forbids (Adya; the isolation table
@@ -81,8 +81,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "db.h" /* db_test_skip_validation */
+#include "../history/check.h" /* the checker: tests/history/check.c */
 #include "../tap.h"
+#include "db.h" /* db_test_skip_validation */
 #include "txkv.h"
 
 /* Sanitizer and debug builds are several times slower: fewer transactions.
@@ -112,35 +113,17 @@
 #define BROKEN_TRIES 10     /* bounded rounds for the broken build to be caught */
 #define MAX_CHUNK    100000 /* transactions checked at once (bounds memory) */
 #define KEYLEN       11     /* "h%08u.%u" */
-#define NOVAL        0u     /* a read of an absent key */
-#define BADVAL       UINT64_MAX
-#define VID_SHIFT    40
-#define VID_MASK     ((UINT64_C(1) << VID_SHIFT) - 1)
+#define NOVAL        HIST_NOVAL
+#define BADVAL       HIST_BADVAL
+#define VID_SHIFT    HIST_VID_SHIFT
+#define VID_MASK     HIST_VID_MASK
 
 /* ---- the history ------------------------------------------------------- */
 
-enum { OP_READ, OP_SCAN, OP_WRITE }; /* OP_SCAN: a read made by a cursor scan */
-enum { TX_COMMITTED = 1, TX_ABORTED, TX_USER_ABORT };
-
-struct op {
-    uint64_t val; /* value read (NOVAL: absent) or written */
-    uint32_t key; /* global key: round * nkeys + index */
-    uint8_t kind;
-};
-
-struct tx {
-    uint32_t op0, nops;
-    uint8_t status, cc, rdonly;
-};
-
-/* One put, indexed by its value's per-thread counter. */
-struct wr {
-    uint32_t tx; /* the writer's index in its thread */
-    uint32_t key;
-    uint64_t pred; /* the version the writer read before its first write of key */
-    uint8_t final; /* the writer's last write of key */
-    uint32_t succ; /* committed writes whose pred is this value: link index + 1 */
-};
+/* The history's types are the checker's (tests/history/check.h); a key is
+ * global: round * nkeys + index. */
+enum { OP_READ = HIST_READ, OP_SCAN = HIST_SCAN, OP_WRITE = HIST_WRITE };
+enum { TX_COMMITTED = HIST_COMMITTED, TX_ABORTED = HIST_ABORTED, TX_USER_ABORT = HIST_USER_ABORT };
 
 struct run {
     const char *name;
@@ -158,11 +141,11 @@ struct worker {
     int id;
     uint64_t rng;
     const struct run *run;
-    struct op *ops;
+    struct hist_op *ops;
     size_t nops, capops;
-    struct tx *txs;
+    struct hist_tx *txs;
     size_t ntx, captx;
-    struct wr *wrs;
+    struct hist_wr *wrs;
     size_t nwr, capwr;
     long commits, aborts, user_aborts, unexpected, bad_scans, ro_failed, rc_count[16];
     char first_unexpected[160], first_bad_scan[300];
@@ -248,7 +231,7 @@ struct txstate {
 static void push_op(struct worker *w, int kind, uint32_t key, uint64_t val)
 {
     GROW(w->ops, w->nops, w->capops);
-    w->ops[w->nops++] = (struct op){.val = val, .key = key, .kind = (uint8_t)kind};
+    w->ops[w->nops++] = (struct hist_op){.val = val, .key = key, .kind = (uint8_t)kind};
 }
 
 static void note_rc(struct worker *w, int rc, const char *what)
@@ -421,7 +404,7 @@ static int do_write(struct worker *w, struct txstate *s, int k, int isolation)
     for (int i = 0; i < puts; i++) {
         GROW(w->wrs, w->nwr, w->capwr);
         uint64_t id = ((uint64_t)(w->id + 1) << VID_SHIFT) | (uint64_t)(w->nwr + 1);
-        w->wrs[w->nwr++] = (struct wr){.tx = s->txi, .key = gkey, .pred = s->pred[k]};
+        w->wrs[w->nwr++] = (struct hist_wr){.tx = s->txi, .key = gkey, .pred = s->pred[k]};
         char key[KEYLEN + 1], val[24];
         size_t kl = mkkey(key, s->round, k);
         int vl = snprintf(val, sizeof val, "%" PRIx64, id);
@@ -449,8 +432,8 @@ static void one_txn(struct worker *w, long n)
     if (rdonly && pct(w, 50))
         o.flags = TXKV_RDONLY; /* else read-only by choice, without the flag */
     GROW(w->txs, w->ntx, w->captx);
-    struct tx *tx = &w->txs[w->ntx++];
-    *tx = (struct tx){
+    struct hist_tx *tx = &w->txs[w->ntx++];
+    *tx = (struct hist_tx){
         .op0 = (uint32_t)w->nops, .cc = (uint8_t)o.cc, .rdonly = (uint8_t)(o.flags ? 2 : rdonly)};
     s.cc = o.cc;
     int rc = txkv_begin(db, &o, &s.t);
@@ -508,595 +491,55 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* ---- the checker ------------------------------------------------------- */
+/* ---- the checker (tests/history/check.c) ------------------------------ */
 
-enum { E_WW = 1, E_WR = 2, E_RW = 4, E_RWP = 8 };
-#define E_ALL (E_WW | E_WR | E_RW | E_RWP)
-
-struct edge {
-    uint32_t from, to, key;
-    uint8_t kind;
-};
-
-struct link {
-    uint32_t tx; /* global index of a committed writer */
-    uint64_t val;
-    uint32_t next;
-};
-
-struct checker {
-    const struct run *run;
-    size_t n; /* transactions, all threads */
-    size_t base[NTHREADS + 1];
-    uint8_t *thr; /* global index -> thread */
-    struct edge *e;
-    size_t ne, cape;
-    size_t *off; /* CSR: edges from v are e[off[v] .. off[v+1]) */
-    struct link *links;
-    size_t nlinks, caplinks;
-    uint32_t *root; /* per key: committed writes of the first version */
-    uint8_t *fork;  /* per key: two committed writes share a predecessor */
-    size_t nkeys;
-    uint32_t *stamp, *parent, *queue;
-    uint32_t gen;
-    /* results */
-    long g1a, g1b, garbage, ryw, lost, final_bad;
-    long g0, g1c, gsingle, g2, g2item, cyc_all;
-    char ex_g1a[400], ex_g1b[400], ex_garbage[400], ex_ryw[400], ex_lost[600], ex_final[400];
-    char ex_g0[1200], ex_g1c[1200], ex_gsingle[1200], ex_g2[1200];
-    uint32_t cyc_g0[8], cyc_g1c[8], cyc_gsingle[8], cyc_g2[8]; /* transactions, for diag */
-    int ncyc_g0, ncyc_g1c, ncyc_gsingle, ncyc_g2;
-    uint32_t cyc_lost[2];
-    int ncyc_lost;
-};
-
-static const struct tx *gtx(const struct checker *c, uint32_t g)
+static void key_name_cb(char *buf, size_t n, uint32_t key, void *arg)
 {
-    int t = c->thr[g];
-    return &workers[t].txs[g - c->base[t]];
+    key_name(buf, n, arg, key);
 }
 
-static const struct op *gops(const struct checker *c, uint32_t g)
+/* What the key holds at the end, read from the run's database. */
+static uint64_t final_value_cb(uint32_t key, void *arg)
 {
-    return &workers[c->thr[g]].ops[gtx(c, g)->op0];
+    char kn[32];
+    const void *v;
+    size_t vl;
+    txkv_txn *t;
+    key_name(kn, sizeof kn, arg, key);
+    if (txkv_begin(db, NULL, &t))
+        bail_out("txkv_begin failed");
+    int rc = txkv_get(t, NULL, kn, strlen(kn), &v, &vl);
+    uint64_t got = rc == TXKV_NOTFOUND ? NOVAL : rc ? BADVAL : parse_val(v, vl);
+    txkv_abort(t);
+    return got;
 }
 
-/* The put behind a value id, or NULL for garbage. */
-static struct wr *lookup(const struct checker *c, uint64_t id, uint32_t *gtxp)
+static void check(struct hist_checker *c, const struct run *r)
 {
-    uint64_t t = id >> VID_SHIFT, i = id & VID_MASK;
-    if (id == BADVAL || t < 1 || t > NTHREADS || i < 1 || i > workers[t - 1].nwr)
-        return NULL;
-    struct wr *w = &workers[t - 1].wrs[i - 1];
-    *gtxp = (uint32_t)(c->base[t - 1] + w->tx);
-    return w;
+    struct hist_log logs[NTHREADS];
+    for (int t = 0; t < NTHREADS; t++)
+        logs[t] = (struct hist_log){.ops = workers[t].ops,
+                                    .nops = workers[t].nops,
+                                    .txs = workers[t].txs,
+                                    .ntx = workers[t].ntx,
+                                    .wrs = workers[t].wrs,
+                                    .nwr = workers[t].nwr};
+    struct hist h = {.logs = logs,
+                     .nlogs = NTHREADS,
+                     .key_name = key_name_cb,
+                     .final_value = db ? final_value_cb : NULL,
+                     .arg = (void *)r};
+    hist_check(c, &h);
 }
 
-static void val_name(char *buf, size_t n, uint64_t v)
+static void print_diag(const char *line, void *arg)
 {
-    if (v == NOVAL)
-        snprintf(buf, n, "absent");
-    else if (v == BADVAL)
-        snprintf(buf, n, "garbage");
-    else
-        snprintf(buf, n, "%u:%" PRIu64, (unsigned)(v >> VID_SHIFT), v & VID_MASK);
-}
-
-static const char *status_name(int s)
-{
-    return s == TX_COMMITTED ? "committed" : s == TX_USER_ABORT ? "aborted by the test" : "failed";
-}
-
-/* "T12 (thread 3, OPTIMISTIC): r h00000001.2=1:5 w h00000001.2=3:7 ..." */
-static void tx_describe(const struct checker *c, uint32_t g)
-{
-    const struct tx *tx = gtx(c, g);
-    const struct op *o = gops(c, g);
-    char line[600];
-    int n = snprintf(line, sizeof line, "  T%u (thread %d, %s%s, %s):", g, c->thr[g] + 1,
-                     tx->cc == TXKV_PESSIMISTIC ? "PESSIMISTIC" : "OPTIMISTIC",
-                     tx->rdonly == 2 ? ", TXKV_RDONLY"
-                     : tx->rdonly    ? ", read-only"
-                                     : "",
-                     status_name(tx->status));
-    for (uint32_t i = 0; i < tx->nops && n < (int)sizeof line - 48; i++) {
-        char k[32], v[32];
-        key_name(k, sizeof k, c->run, o[i].key);
-        val_name(v, sizeof v, o[i].val);
-        n += snprintf(line + n, sizeof line - (size_t)n, " %s %s=%s",
-                      o[i].kind == OP_WRITE  ? "w"
-                      : o[i].kind == OP_SCAN ? "scan"
-                                             : "r",
-                      k, v);
-    }
     diag("%s", line);
 }
 
-static void add_edge(struct checker *c, uint32_t from, uint32_t to, uint32_t key, int kind)
+static long forbidden(struct hist_checker *c, int isolation, bool print)
 {
-    if (from == to)
-        return;
-    GROW(c->e, c->ne, c->cape);
-    c->e[c->ne++] = (struct edge){.from = from, .to = to, .key = key, .kind = (uint8_t)kind};
-}
-
-static void example(char *buf, size_t n, long count, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void example(char *buf, size_t n, long count, const char *fmt, ...)
-{
-    if (count != 1)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, n, fmt, ap);
-    va_end(ap);
-}
-
-/* Links every committed final write into its predecessor's successor list. */
-static void build_versions(struct checker *c)
-{
-    for (uint32_t g = 0; g < c->n; g++) {
-        const struct tx *tx = gtx(c, g);
-        if (tx->status != TX_COMMITTED)
-            continue;
-        const struct op *o = gops(c, g);
-        for (uint32_t i = 0; i < tx->nops; i++) {
-            uint32_t wt;
-            struct wr *w;
-            if (o[i].kind != OP_WRITE || !(w = lookup(c, o[i].val, &wt)) || !w->final)
-                continue;
-            uint32_t *head;
-            uint32_t pt;
-            struct wr *p = w->pred == NOVAL ? NULL : lookup(c, w->pred, &pt);
-            if (w->pred == NOVAL)
-                head = &c->root[w->key];
-            else if (p)
-                head = &p->succ;
-            else
-                continue; /* read garbage: reported as such */
-            GROW(c->links, c->nlinks, c->caplinks);
-            c->links[c->nlinks] = (struct link){.tx = g, .val = o[i].val, .next = *head};
-            *head = (uint32_t)++c->nlinks;
-        }
-    }
-}
-
-/* Successor list of version v of key (v NOVAL: the key's absence). */
-static uint32_t succ_of(const struct checker *c, uint32_t key, uint64_t v)
-{
-    uint32_t t;
-    struct wr *w;
-    if (v == NOVAL)
-        return c->root[key];
-    return (w = lookup(c, v, &t)) ? w->succ : 0;
-}
-
-static void build_edges(struct checker *c)
-{
-    char kn[32], vn[32];
-    for (uint32_t g = 0; g < c->n; g++) {
-        const struct tx *tx = gtx(c, g);
-        if (tx->status != TX_COMMITTED)
-            continue;
-        const struct op *o = gops(c, g);
-        uint64_t own[MAXK] = {0};
-        for (uint32_t i = 0; i < tx->nops; i++) {
-            uint32_t key = o[i].key, k = key % (uint32_t)c->run->nkeys, wt;
-            uint64_t v = o[i].val;
-            struct wr *w;
-#define NAMES() (key_name(kn, sizeof kn, c->run, key), val_name(vn, sizeof vn, v))
-            if (o[i].kind == OP_WRITE) {
-                own[k] = v;
-                w = lookup(c, v, &wt);
-                if (w && w->final && w->pred != NOVAL) {
-                    uint32_t pt;
-                    struct wr *p = lookup(c, w->pred, &pt);
-                    if (p &&
-                        workers[c->thr[pt]].txs[pt - c->base[c->thr[pt]]].status == TX_COMMITTED &&
-                        p->final)
-                        add_edge(c, pt, g, key, E_WW);
-                }
-                continue;
-            }
-            if (own[k] != NOVAL) { /* a read of a key it wrote: its own latest value */
-                if (v != own[k]) {
-                    if (++c->ryw == 1)
-                        NAMES();
-                    example(c->ex_ryw, sizeof c->ex_ryw, c->ryw,
-                            "T%u read %s=%s after writing it, not its own latest write", g, kn, vn);
-                }
-                continue;
-            }
-            if (v != NOVAL) {
-                if (!(w = lookup(c, v, &wt)) || w->key != key) {
-                    if (++c->garbage == 1)
-                        NAMES();
-                    example(c->ex_garbage, sizeof c->ex_garbage, c->garbage,
-                            "T%u read %s=%s: no write put that value there", g, kn, vn);
-                    continue;
-                }
-                int st = gtx(c, wt)->status;
-                if (st != TX_COMMITTED) {
-                    if (++c->g1a == 1)
-                        NAMES();
-                    example(c->ex_g1a, sizeof c->ex_g1a, c->g1a,
-                            "G1a: T%u read %s=%s, written by T%u, which %s", g, kn, vn, wt,
-                            st == TX_USER_ABORT ? "the test aborted" : "failed to commit");
-                    continue;
-                }
-                if (!w->final) {
-                    if (++c->g1b == 1)
-                        NAMES();
-                    example(c->ex_g1b, sizeof c->ex_g1b, c->g1b,
-                            "G1b: T%u read %s=%s, an intermediate write of T%u", g, kn, vn, wt);
-                    continue;
-                }
-                add_edge(c, wt, g, key, E_WR);
-            }
-            for (uint32_t l = succ_of(c, key, v); l; l = c->links[l - 1].next)
-                add_edge(c, g, c->links[l - 1].tx, key, o[i].kind == OP_SCAN ? E_RWP : E_RW);
-        }
-    }
-#undef NAMES
-    /* CSR by source. */
-    c->off = calloc(c->n + 1, sizeof *c->off);
-    struct edge *sorted = xrealloc(NULL, c->ne * sizeof *sorted);
-    for (size_t i = 0; i < c->ne; i++)
-        c->off[c->e[i].from + 1]++;
-    for (size_t v = 0; v < c->n; v++)
-        c->off[v + 1] += c->off[v];
-    size_t *pos = xrealloc(NULL, (c->n + 1) * sizeof *pos);
-    memcpy(pos, c->off, (c->n + 1) * sizeof *pos);
-    for (size_t i = 0; i < c->ne; i++)
-        sorted[pos[c->e[i].from]++] = c->e[i];
-    free(pos);
-    free(c->e);
-    c->e = sorted;
-}
-
-/* Lost updates: two committed writes with the same predecessor. */
-static void fork_at(struct checker *c, uint32_t head, uint32_t key, uint64_t pred)
-{
-    if (!head || !c->links[head - 1].next)
-        return;
-    c->fork[key] = 1;
-    if (++c->lost == 1) {
-        char kn[32], vn[32];
-        const struct link *a = &c->links[head - 1], *b = &c->links[a->next - 1];
-        key_name(kn, sizeof kn, c->run, key);
-        val_name(vn, sizeof vn, pred);
-        snprintf(c->ex_lost, sizeof c->ex_lost,
-                 "lost update: T%u and T%u both read %s=%s and both overwrote it", b->tx, a->tx, kn,
-                 vn);
-        c->cyc_lost[0] = b->tx;
-        c->cyc_lost[1] = a->tx;
-        c->ncyc_lost = 2;
-    }
-}
-
-static void check_forks(struct checker *c)
-{
-    for (size_t key = 0; key < c->nkeys; key++)
-        fork_at(c, c->root[key], (uint32_t)key, NOVAL);
-    for (int t = 0; t < NTHREADS; t++)
-        for (size_t i = 0; i < workers[t].nwr; i++) {
-            struct wr *w = &workers[t].wrs[i];
-            fork_at(c, w->succ, w->key, ((uint64_t)(t + 1) << VID_SHIFT) | (uint64_t)(i + 1));
-        }
-}
-
-/* After the run every key holds the last version of its chain, and every
- * committed write of the key is on the chain. */
-static void check_final(struct checker *c)
-{
-    long *writes = calloc(c->nkeys, sizeof *writes);
-    for (size_t i = 0; i < c->nlinks; i++) {
-        uint32_t wt;
-        struct wr *w = lookup(c, c->links[i].val, &wt);
-        writes[w->key]++;
-    }
-    txkv_txn *t;
-    if (txkv_begin(db, NULL, &t))
-        bail_out("txkv_begin failed");
-    for (size_t key = 0; key < c->nkeys; key++) {
-        char kn[32], vn[32], wn[32];
-        key_name(kn, sizeof kn, c->run, (uint32_t)key);
-        uint64_t tail = NOVAL;
-        long len = 0;
-        if (c->fork[key])
-            continue; /* reported as a lost update */
-        for (uint32_t l = c->root[key]; l; l = succ_of(c, (uint32_t)key, tail)) {
-            tail = c->links[l - 1].val;
-            len++;
-        }
-        const void *v;
-        size_t vl;
-        int rc = txkv_get(t, NULL, kn, strlen(kn), &v, &vl);
-        uint64_t got = rc == TXKV_NOTFOUND ? NOVAL : rc ? BADVAL : parse_val(v, vl);
-        if (got != tail || len != writes[key]) {
-            val_name(vn, sizeof vn, got);
-            val_name(wn, sizeof wn, tail);
-            example(c->ex_final, sizeof c->ex_final, ++c->final_bad,
-                    "%s holds %s at the end; its chain of %ld versions (%ld committed writes) "
-                    "ends at %s",
-                    kn, vn, len, writes[key], wn);
-        }
-    }
-    txkv_abort(t);
-    free(writes);
-}
-
-/* Iterative Tarjan over the edges in mask; returns the number of components. */
-static uint32_t scc(const struct checker *c, unsigned mask, uint32_t *comp)
-{
-    const uint32_t UNSET = UINT32_MAX;
-    size_t n = c->n;
-    uint32_t *idx = xrealloc(NULL, n * sizeof *idx), *low = xrealloc(NULL, n * sizeof *low);
-    uint32_t *stk = xrealloc(NULL, n * sizeof *stk), *cs = xrealloc(NULL, n * sizeof *cs);
-    size_t *ce = xrealloc(NULL, n * sizeof *ce);
-    uint8_t *on = calloc(n, 1);
-    uint32_t counter = 0, ncomp = 0;
-    size_t sp = 0, csp = 0;
-    for (size_t i = 0; i < n; i++)
-        idx[i] = UNSET;
-    for (uint32_t s = 0; s < n; s++) {
-        if (idx[s] != UNSET)
-            continue;
-        idx[s] = low[s] = counter++;
-        stk[sp++] = s;
-        on[s] = 1;
-        cs[csp] = s;
-        ce[csp++] = c->off[s];
-        while (csp) {
-            uint32_t v = cs[csp - 1];
-            size_t e = ce[csp - 1];
-            if (e < c->off[v + 1]) {
-                ce[csp - 1]++;
-                if (!(c->e[e].kind & mask))
-                    continue;
-                uint32_t w = c->e[e].to;
-                if (idx[w] == UNSET) {
-                    idx[w] = low[w] = counter++;
-                    stk[sp++] = w;
-                    on[w] = 1;
-                    cs[csp] = w;
-                    ce[csp++] = c->off[w];
-                } else if (on[w] && idx[w] < low[v]) {
-                    low[v] = idx[w];
-                }
-                continue;
-            }
-            if (low[v] == idx[v]) {
-                uint32_t x;
-                do {
-                    x = stk[--sp];
-                    on[x] = 0;
-                    comp[x] = ncomp;
-                } while (x != v);
-                ncomp++;
-            }
-            if (--csp && low[v] < low[cs[csp - 1]])
-                low[cs[csp - 1]] = low[v];
-        }
-    }
-    free(idx);
-    free(low);
-    free(stk);
-    free(cs);
-    free(ce);
-    free(on);
-    return ncomp;
-}
-
-/* Shortest path from s to t over edges in mask inside component comp[s]
- * (t == s: a cycle).  Writes its edge indices to path; returns the length,
- * 0 if there is none. */
-static size_t bfs(struct checker *c, unsigned mask, const uint32_t *comp, uint32_t s, uint32_t t,
-                  size_t *path, size_t maxpath)
-{
-    uint32_t gen = ++c->gen, head = 0, tail = 0;
-    c->queue[tail++] = s;
-    c->stamp[s] = gen;
-    while (head < tail) {
-        uint32_t v = c->queue[head++];
-        for (size_t e = c->off[v]; e < c->off[v + 1]; e++) {
-            uint32_t w = c->e[e].to;
-            if (!(c->e[e].kind & mask) || comp[w] != comp[s])
-                continue;
-            if (w == t) {
-                size_t n = 0, pe = e;
-                for (;;) { /* count, then fill backwards */
-                    n++;
-                    uint32_t from = c->e[pe].from;
-                    if (from == s)
-                        break;
-                    pe = c->parent[from];
-                }
-                size_t len = n;
-                pe = e;
-                for (size_t i = n; i-- > 0;) {
-                    if (i < maxpath)
-                        path[i] = pe;
-                    if (i)
-                        pe = c->parent[c->e[pe].from];
-                }
-                return len;
-            }
-            if (c->stamp[w] != gen) {
-                c->stamp[w] = gen;
-                c->parent[w] = (uint32_t)e;
-                c->queue[tail++] = w;
-            }
-        }
-    }
-    return 0;
-}
-
-static const char *kind_name(int k)
-{
-    return k == E_WW ? "ww" : k == E_WR ? "wr" : k == E_RW ? "rw" : "rw-p";
-}
-
-/* "G1c: T1 -ww(h00000000.3)-> T7 -wr(h00000000.1)-> T1" */
-static void describe_cycle(struct checker *c, char *buf, size_t n, const char *what,
-                           const size_t *path, size_t len, size_t maxpath, uint32_t *txs, int *ntxs)
-{
-    int m = snprintf(buf, n, "%s: T%u", what, c->e[path[0]].from);
-    *ntxs = 0;
-    for (size_t i = 0; i < len && i < maxpath && m < (int)n - 64; i++) {
-        char kn[32];
-        const struct edge *e = &c->e[path[i]];
-        key_name(kn, sizeof kn, c->run, e->key);
-        m += snprintf(buf + m, n - (size_t)m, " -%s(%s)-> T%u", kind_name(e->kind), kn, e->to);
-        if (*ntxs < 8)
-            txs[(*ntxs)++] = e->from;
-    }
-    if (len > maxpath)
-        snprintf(buf + m, n - (size_t)m, " ... (%zu edges)", len);
-}
-
-#define MAXPATH 32
-
-/* Components of the edges in mask that hold a cycle; the first one described. */
-static long cycles(struct checker *c, unsigned mask, const char *what, char *ex, size_t exn,
-                   uint32_t *txs, int *ntxs, uint32_t *comp)
-{
-    uint32_t ncomp = scc(c, mask, comp);
-    uint32_t *size = calloc(ncomp, sizeof *size);
-    long found = 0;
-    for (size_t v = 0; v < c->n; v++)
-        size[comp[v]]++;
-    for (uint32_t v = 0; v < c->n; v++) {
-        if (size[comp[v]] < 2)
-            continue;
-        if (++found == 1) {
-            size_t path[MAXPATH];
-            size_t len = bfs(c, mask, comp, v, v, path, MAXPATH);
-            describe_cycle(c, ex, exn, what, path, len, MAXPATH, txs, ntxs);
-        }
-        size[comp[v]] = 0; /* count each component once */
-    }
-    free(size);
-    return found;
-}
-
-/* G-single: an rw edge a -> b and a path b -> a of ww and wr edges; counted
- * per component of the whole graph. */
-static void check_gsingle(struct checker *c, const uint32_t *comp)
-{
-    uint32_t ncomp = 0;
-    for (size_t v = 0; v < c->n; v++)
-        if (comp[v] + 1 > ncomp)
-            ncomp = comp[v] + 1;
-    uint8_t *done = calloc(ncomp ? ncomp : 1, 1);
-    size_t path[MAXPATH + 1];
-    for (size_t e = 0; e < c->ne; e++) {
-        const struct edge *x = &c->e[e];
-        if (!(x->kind & (E_RW | E_RWP)) || comp[x->from] != comp[x->to] || done[comp[x->from]])
-            continue;
-        size_t len = bfs(c, E_WW | E_WR, comp, x->to, x->from, path + 1, MAXPATH);
-        if (!len)
-            continue;
-        done[comp[x->from]] = 1;
-        if (++c->gsingle == 1) {
-            path[0] = e;
-            describe_cycle(c, c->ex_gsingle, sizeof c->ex_gsingle, "G-single", path, len + 1,
-                           MAXPATH + 1, c->cyc_gsingle, &c->ncyc_gsingle);
-        }
-    }
-    free(done);
-}
-
-static void check(struct checker *c, const struct run *r)
-{
-    memset(c, 0, sizeof *c);
-    c->run = r;
-    uint32_t maxkey = 0;
-    for (int t = 0; t < NTHREADS; t++) {
-        c->base[t + 1] = c->base[t] + workers[t].ntx;
-        for (size_t i = 0; i < workers[t].nwr; i++)
-            if (workers[t].wrs[i].key + 1 > maxkey)
-                maxkey = workers[t].wrs[i].key + 1;
-        for (size_t i = 0; i < workers[t].nops; i++)
-            if (workers[t].ops[i].key + 1 > maxkey)
-                maxkey = workers[t].ops[i].key + 1;
-    }
-    c->n = c->base[NTHREADS];
-    c->nkeys = maxkey;
-    c->thr = xrealloc(NULL, c->n);
-    for (int t = 0; t < NTHREADS; t++)
-        memset(c->thr + c->base[t], t, workers[t].ntx);
-    c->root = calloc(c->nkeys + 1, sizeof *c->root);
-    c->fork = calloc(c->nkeys + 1, 1);
-    c->stamp = calloc(c->n + 1, sizeof *c->stamp);
-    c->parent = calloc(c->n + 1, sizeof *c->parent);
-    c->queue = calloc(c->n + 1, sizeof *c->queue);
-    uint32_t *comp = calloc(c->n + 1, sizeof *comp);
-    if (!c->root || !c->fork || !c->stamp || !c->parent || !c->queue || !comp)
-        bail_out("out of memory");
-
-    build_versions(c);
-    build_edges(c);
-    check_forks(c);
-    if (db)
-        check_final(c);
-    c->g0 = cycles(c, E_WW, "G0", c->ex_g0, sizeof c->ex_g0, c->cyc_g0, &c->ncyc_g0, comp);
-    c->g1c =
-        cycles(c, E_WW | E_WR, "G1c", c->ex_g1c, sizeof c->ex_g1c, c->cyc_g1c, &c->ncyc_g1c, comp);
-    c->g2item = cycles(c, E_WW | E_WR | E_RW, "G2-item", c->ex_g2, sizeof c->ex_g2, c->cyc_g2,
-                       &c->ncyc_g2, comp);
-    c->g2 = cycles(c, E_ALL, "cycle", c->ex_g2, sizeof c->ex_g2, c->cyc_g2, &c->ncyc_g2, comp);
-    check_gsingle(c, comp); /* comp: the components of the whole graph */
-    free(comp);
-}
-
-static void checker_free(struct checker *c)
-{
-    free(c->thr);
-    free(c->e);
-    free(c->off);
-    free(c->links);
-    free(c->root);
-    free(c->fork);
-    free(c->stamp);
-    free(c->parent);
-    free(c->queue);
-}
-
-/* The forbidden anomalies of the run's level; the first of each kind is described. */
-static long forbidden(struct checker *c, int isolation, bool print)
-{
-    struct {
-        long n;
-        const char *ex;
-        const uint32_t *txs;
-        int ntxs;
-        bool on;
-    } a[] = {
-        {c->garbage, c->ex_garbage, NULL, 0, true},
-        {c->ryw, c->ex_ryw, NULL, 0, true},
-        {c->g1a, c->ex_g1a, NULL, 0, true},
-        {c->g1b, c->ex_g1b, NULL, 0, true},
-        {c->g0, c->ex_g0, c->cyc_g0, c->ncyc_g0, true},
-        {c->g1c, c->ex_g1c, c->cyc_g1c, c->ncyc_g1c, true},
-        {c->lost, c->ex_lost, c->cyc_lost, c->ncyc_lost, true},
-        {c->final_bad, c->ex_final, NULL, 0, true},
-        {c->gsingle, c->ex_gsingle, c->cyc_gsingle, c->ncyc_gsingle,
-         isolation != TXKV_READ_COMMITTED},
-        {c->g2, c->ex_g2, c->cyc_g2, c->ncyc_g2, isolation == TXKV_SERIALIZABLE},
-    };
-    long total = 0;
-    for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
-        if (!a[i].on || !a[i].n)
-            continue;
-        total += a[i].n;
-        if (print) {
-            diag("%s (%ld in all)", a[i].ex, a[i].n);
-            for (int j = 0; j < a[i].ntxs; j++)
-                tx_describe(c, a[i].txs[j]);
-        }
-    }
-    return total;
+    return hist_forbidden(c, isolation, print ? print_diag : NULL, NULL);
 }
 
 /* ---- runs -------------------------------------------------------------- */
@@ -1180,7 +623,7 @@ static long one_run(const struct run *r, uint64_t run_seed, bool assert_clean)
             for (int j = 0; j < 16; j++)
                 rcs[j] += w->rc_count[j];
         }
-        struct checker c;
+        struct hist_checker c;
         check(&c, &chunk);
         txkv_close(db);
         db = NULL;
@@ -1193,7 +636,7 @@ static long one_run(const struct run *r, uint64_t run_seed, bool assert_clean)
         edges += c.ne;
         gsingle += c.gsingle, g2 += c.g2, g2item += c.g2item, lost += c.lost;
         g0 += c.g0, g1a += c.g1a, g1b += c.g1b, g1c += c.g1c;
-        checker_free(&c);
+        hist_checker_free(&c);
     }
     diag("%s: %ld committed, %ld failed (CONFLICT %ld, DEADLOCK %ld, LOCK_TIMEOUT %ld), "
          "%ld aborted by the test; %zu edges; run %.2f s, check %.2f s",
@@ -1226,8 +669,8 @@ static void syn_tx(int t, int status)
 {
     struct worker *w = &workers[t];
     GROW(w->txs, w->ntx, w->captx);
-    w->txs[w->ntx++] =
-        (struct tx){.op0 = (uint32_t)w->nops, .status = (uint8_t)status, .cc = TXKV_OPTIMISTIC};
+    w->txs[w->ntx++] = (struct hist_tx){
+        .op0 = (uint32_t)w->nops, .status = (uint8_t)status, .cc = TXKV_OPTIMISTIC};
 }
 
 static void syn_op(int t, int kind, uint32_t key, uint64_t v)
@@ -1243,7 +686,7 @@ static uint64_t syn_w(int t, uint32_t key, uint64_t pred, bool final)
     struct worker *w = &workers[t];
     GROW(w->wrs, w->nwr, w->capwr);
     w->wrs[w->nwr++] =
-        (struct wr){.tx = (uint32_t)(w->ntx - 1), .key = key, .pred = pred, .final = final};
+        (struct hist_wr){.tx = (uint32_t)(w->ntx - 1), .key = key, .pred = pred, .final = final};
     uint64_t id = ((uint64_t)(t + 1) << VID_SHIFT) | (uint64_t)w->nwr;
     syn_op(t, OP_WRITE, key, id);
     return id;
@@ -1254,7 +697,7 @@ static uint64_t syn_w(int t, uint32_t key, uint64_t pred, bool final)
 static int syn_check(long *count, int which)
 {
     struct run r = {.name = "synthetic", .nkeys = 2};
-    struct checker c;
+    struct hist_checker c;
     int levels = 0;
     check(&c, &r);
     for (int l = TXKV_READ_COMMITTED; l <= TXKV_SERIALIZABLE; l++)
@@ -1262,7 +705,7 @@ static int syn_check(long *count, int which)
             levels |= 1 << (l - 1);
     long counts[] = {c.g1a, c.g1b, c.g0, c.g1c, c.gsingle, c.g2, c.g2item, c.lost, c.ryw};
     *count = counts[which];
-    checker_free(&c);
+    hist_checker_free(&c);
     workers_reset(NULL);
     return levels;
 }
