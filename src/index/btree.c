@@ -163,6 +163,11 @@ struct bt_ent {
     size_t len;
 };
 
+/* The separators that bound a leaf's range, as a descent met them; len 0: no such fence. */
+struct bt_fences {
+    struct bt_ent lo, hi;
+};
+
 /* What a descent recorded: the nodes, their versions, the child taken. */
 struct bt_path {
     int height; /* index of the leaf in node[] */
@@ -236,24 +241,37 @@ static inline int cmp_u64(uint64_t a, uint64_t b)
 }
 
 /*
- * Orders a stored key (length el, second word ex) against k when their first
- * words are equal.  A key of at most 8 (16) bytes whose words equal another's
- * is a prefix of it -- its zero padding matched the other's bytes -- so the
- * shorter sorts first.  Only when both keys go past what the words hold and
- * the stored one is out of line are bytes read: olc (an optimistic read of
- * n at version v) validates first and sets *bad on a change.
+ * Orders a stored key (length el, second word ex, read optimistically from n
+ * at version v) against k when their first words are equal.  A key of at
+ * most 8 (16) bytes whose words equal another's is a prefix of it -- its zero
+ * padding matched the other's bytes -- so the shorter sorts first.  Only when
+ * both keys go past what the words hold and the stored one is out of line
+ * are bytes read, after n is validated at v (a change sets *bad instead).
  */
 static inline int tie_cmp(size_t el, uint64_t ex, const struct bt_key *k, const struct bt_node *n,
-                          uint64_t v, int olc, int *bad);
+                          uint64_t v, int *bad);
 
 /* ---- versions (the OLC protocol) ---------------------------------------- */
 
-static inline void bt_backoff(unsigned *spins)
+/*
+ * The index's one spin-then-yield step: call it on each failed attempt with
+ * a counter that starts at 0.  Local until src/base/ offers a shared
+ * spin-wait; then swap this for that.
+ */
+#define BT_SPINS_BEFORE_YIELD 128
+static inline void spin_pause(unsigned *spins)
 {
-    if (++*spins < 128)
+    if (++*spins < BT_SPINS_BEFORE_YIELD)
         caa_cpu_relax();
     else
         sched_yield(); /* the lock holder may be preempted: more threads than cores */
+}
+
+/* Before each attempt of an operation that restarts from the root: pauses on every retry. */
+static inline void restart_pause(unsigned *restarts)
+{
+    if ((*restarts)++)
+        spin_pause(restarts);
 }
 
 /*
@@ -270,7 +288,7 @@ static inline uint64_t read_lock(const struct bt_node *n, int *obsolete)
             *obsolete = (v & BT_OBSOLETE) != 0;
             return v;
         }
-        bt_backoff(&spins);
+        spin_pause(&spins);
     }
 }
 
@@ -324,14 +342,14 @@ static inline struct bt_node *read_root(struct btree *t, uint64_t *v)
 }
 
 static inline int tie_cmp(size_t el, uint64_t ex, const struct bt_key *k, const struct bt_node *n,
-                          uint64_t v, int olc, int *bad)
+                          uint64_t v, int *bad)
 {
     if (el <= 8 || k->len <= 8)
         return cmp_len(el, k->len);
     if (el <= BT_INLINE)
         return ex != k->sfx ? cmp_u64(ex, k->sfx) : cmp_len(el, k->len);
     /* ex is a pointer only if it came with this el: check before following it. */
-    if (olc && !validate(n, v)) {
+    if (!validate(n, v)) {
         *bad = 1;
         return 0;
     }
@@ -393,13 +411,12 @@ static inline void mem_add(struct btree *t, long delta)
 
 /*
  * The first entry of n (count cnt) that is >= k, and in *eq whether it
- * equals k.  olc: n is read optimistically at version v, and -1 means a
- * version check failed (restart).  Otherwise n is locked or unpublished.
- * The loop body selects rather than branches on the common path.
+ * equals k; n is read optimistically at version v, and -1 means a version
+ * check failed (restart).  The loop body selects rather than branches on the
+ * common path.
  */
-static inline __attribute__((always_inline)) int node_search(const struct bt_node *n, int olc,
-                                                             uint64_t v, unsigned cnt,
-                                                             const struct bt_key *k, int *eq)
+static inline __attribute__((always_inline)) int
+node_search(const struct bt_node *n, uint64_t v, unsigned cnt, const struct bt_key *k, int *eq)
 {
     const int leaf = n->level == 0;
     const struct bt_leaf *l = (const struct bt_leaf *)n;
@@ -414,7 +431,7 @@ static inline __attribute__((always_inline)) int node_search(const struct bt_nod
         int lt = p < k->pfx;
         if (__builtin_expect(p == k->pfx, 0)) {
             uint64_t x = leaf ? LD(l->slot[mid].kx) : LD(in->kx[mid]);
-            lt = tie_cmp(LD(lens[mid]), x, k, n, v, olc, &bad) < 0;
+            lt = tie_cmp(LD(lens[mid]), x, k, n, v, &bad) < 0;
             if (bad)
                 return -1;
         }
@@ -424,7 +441,7 @@ static inline __attribute__((always_inline)) int node_search(const struct bt_nod
     *eq = 0;
     if (base < cnt && LD(pfx[base]) == k->pfx) {
         uint64_t x = leaf ? LD(l->slot[base].kx) : LD(in->kx[base]);
-        *eq = tie_cmp(LD(lens[base]), x, k, n, v, olc, &bad) == 0;
+        *eq = tie_cmp(LD(lens[base]), x, k, n, v, &bad) == 0;
         if (bad)
             return -1;
     }
@@ -440,7 +457,7 @@ static inline int child_index(const struct bt_inner *n, uint64_t v, unsigned cnt
         return 0;
     if (how == BT_LAST)
         return (int)cnt;
-    lb = node_search(&n->h, 1, v, cnt, k, &eq);
+    lb = node_search(&n->h, v, cnt, k, &eq);
     if (lb < 0)
         return -1;
     /* Child i holds [s[i-1], s[i]): a key equal to s[i] lives to its right (but LT wants < k). */
@@ -457,21 +474,18 @@ static inline void read_sep(const struct bt_inner *in, unsigned i, struct bt_ent
 /*
  * Optimistic descent from the root to the leaf for how/k.  Returns the leaf
  * and its version *v; at that version the leaf covered k (invariant 2).
- * Fills the fences lo/hi (the separators that bound the leaf's range;
- * len 0 for none) and the path when asked.  Reads only; restarts internally.
+ * Fills the fences f and the path when asked (non-NULL).  Reads only;
+ * restarts internally.
  */
 static struct bt_leaf *descend(struct btree *t, const struct bt_key *k, enum bt_how how,
-                               uint64_t *v, struct bt_ent *lo, struct bt_ent *hi,
-                               struct bt_path *path)
+                               uint64_t *v, struct bt_fences *f, struct bt_path *path)
 {
+    struct bt_ent *lo = f ? &f->lo : NULL, *hi = f ? &f->hi : NULL;
     unsigned restarts = 0;
 restart:
-    if (restarts++)
-        bt_backoff(&restarts);
-    if (lo)
-        lo->len = 0; /* no stored key is empty: 0 means "no fence" */
-    if (hi)
-        hi->len = 0;
+    restart_pause(&restarts);
+    if (f)
+        lo->len = hi->len = 0; /* no stored key is empty: 0 means "no fence" */
     uint64_t nv;
     struct bt_node *n = read_root(t, &nv);
     int h = 0;
@@ -693,9 +707,9 @@ void *btree_lookup(struct btree *t, const void *key, size_t klen)
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
-        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL, NULL);
+        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL);
         unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
-        int eq, pos = node_search(&l->h, 1, v, cnt, &k, &eq);
+        int eq, pos = node_search(&l->h, v, cnt, &k, &eq);
         if (pos < 0)
             continue;
         void *val = eq ? LD(l->slot[pos].val) : NULL;
@@ -724,8 +738,7 @@ int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void 
         return TXKV_INVALID;
     key_init(&k, key, klen);
 restart:
-    if (restarts++)
-        bt_backoff(&restarts);
+    restart_pause(&restarts);
     uint64_t v, pv = 0;
     struct bt_node *n = read_root(t, &v), *parent = NULL;
     unsigned pidx = 0;
@@ -802,7 +815,7 @@ restart:
 
     struct bt_leaf *l = (struct bt_leaf *)n;
     unsigned cnt = clamp_count(LD(n->count), BT_LEAF_CAP);
-    int eq, pos = node_search(n, 1, v, cnt, &k, &eq);
+    int eq, pos = node_search(n, v, cnt, &k, &eq);
     if (pos < 0)
         goto restart;
     if (eq) {
@@ -922,10 +935,9 @@ static void unlink_empty(struct btree *t, const struct bt_key *k)
     struct bt_path path;
     unsigned restarts = 0;
 restart:
-    if (restarts++)
-        bt_backoff(&restarts);
+    restart_pause(&restarts);
     uint64_t v;
-    struct bt_leaf *l = descend(t, k, BT_GE, &v, NULL, NULL, &path);
+    struct bt_leaf *l = descend(t, k, BT_GE, &v, NULL, &path);
     int h = path.height;
     if (LD(l->h.count) != 0 || h == 0) {
         if (!validate(&l->h, v))
@@ -982,9 +994,9 @@ int btree_remove(struct btree *t, const void *key, size_t klen, void *expect)
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
-        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL, NULL);
+        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL);
         unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
-        int eq, pos = node_search(&l->h, 1, v, cnt, &k, &eq);
+        int eq, pos = node_search(&l->h, v, cnt, &k, &eq);
         if (pos < 0)
             continue;
         if (!eq || (expect && LD(l->slot[pos].val) != expect)) {
@@ -1119,13 +1131,13 @@ static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enu
     if (how != BT_FIRST && how != BT_LAST)
         key_init(&k, key, klen);
     for (;;) {
-        struct bt_ent lo, hi;
+        struct bt_fences fence;
         uint64_t v;
-        struct bt_leaf *l = descend(it->t, &k, how, &v, &lo, &hi, NULL);
+        struct bt_leaf *l = descend(it->t, &k, how, &v, &fence, NULL);
         unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
         int s, eq = 0, pos = 0;
         if (how != BT_FIRST && how != BT_LAST) {
-            pos = node_search(&l->h, 1, v, cnt, &k, &eq);
+            pos = node_search(&l->h, v, cnt, &k, &eq);
             if (pos < 0)
                 continue;
         }
@@ -1158,7 +1170,7 @@ static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enu
         if (!validate(&l->h, v)) /* the fences and "nothing here" held at v */
             continue;
         int forward = how == BT_FIRST || how == BT_GE || how == BT_GT;
-        struct bt_ent *f = forward ? &hi : &lo;
+        struct bt_ent *f = forward ? &fence.hi : &fence.lo;
         if (f->len == 0)
             return iter_none(it);
         /* An out-of-line fence is tree-owned and valid for this section. */
