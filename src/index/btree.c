@@ -697,6 +697,23 @@ void btree_destroy(struct btree *t)
 /* ---- point operations ---------------------------------------------------- */
 
 /*
+ * The leaf for k, its version *v, and in *pos the first slot >= k (*eq: it
+ * holds k), searched at *v.  What the caller reads from the leaf next it
+ * must validate at *v.  Restarts internally.
+ */
+static inline struct bt_leaf *leaf_find(struct btree *t, const struct bt_key *k, uint64_t *v,
+                                        int *pos, int *eq)
+{
+    for (;;) {
+        struct bt_leaf *l = descend(t, k, BT_GE, v, NULL, NULL);
+        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+        *pos = node_search(&l->h, *v, cnt, k, eq);
+        if (*pos >= 0)
+            return l;
+    }
+}
+
+/*
  * The value stored under key, or NULL.  RCU read side; stores nothing shared.
  * Linearizes at the leaf's final validation.
  */
@@ -707,15 +724,239 @@ void *btree_lookup(struct btree *t, const void *key, size_t klen)
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
-        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL);
-        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
-        int eq, pos = node_search(&l->h, v, cnt, &k, &eq);
-        if (pos < 0)
-            continue;
+        int eq, pos;
+        struct bt_leaf *l = leaf_find(t, &k, &v, &pos, &eq);
         void *val = eq ? LD(l->slot[pos].val) : NULL;
         if (validate(&l->h, v))
             return val;
     }
+}
+
+/* ---- inserts ------------------------------------------------------------- */
+
+/* What an insert step answers to send the insert back to the root (TXKV_* codes are <= 0). */
+#define BT_RESTART 1
+
+/*
+ * An insert in progress: its key and value, and the nodes allocated before
+ * any lock is taken (a split's new right sibling, a new root).  The spares
+ * survive restarts and are freed at the end unless a split published them.
+ */
+struct bt_insert {
+    struct btree *t;
+    struct bt_key k;
+    void *val;
+    struct bt_node *spare_leaf, *spare_inner, *spare_root;
+};
+
+/*
+ * Where an insert's descent stands: n, read at version v, reached through
+ * child pidx of parent, read at pv (parent NULL: n was the root).
+ */
+struct bt_pos {
+    struct bt_node *n, *parent;
+    uint64_t v, pv;
+    unsigned pidx;
+};
+
+/*
+ * The prologue of every split.  First allocate n's new right sibling and,
+ * when n is the root, the new root (no lock is held, so TXKV_NOMEM leaves the
+ * tree as it was); then lock the parent and n at the versions the descent
+ * read, parent first, never waiting: a failed upgrade releases what is held.
+ * 0: both locked, and n is still the parent's child pidx, or still the root
+ * (B3).  BT_RESTART or TXKV_NOMEM: nothing locked.
+ */
+static int split_lock(struct bt_insert *ins, const struct bt_pos *p)
+{
+    struct bt_node **sibling = p->n->level ? &ins->spare_inner : &ins->spare_leaf;
+
+    if (!*sibling && !(*sibling = node_alloc(p->n->level ? 1 : 0)))
+        return TXKV_NOMEM;
+    if (!p->parent && !ins->spare_root && !(ins->spare_root = node_alloc(1)))
+        return TXKV_NOMEM;
+    if (p->parent && !upgrade(p->parent, p->pv))
+        return BT_RESTART;
+    if (!upgrade(p->n, p->v)) {
+        if (p->parent)
+            write_unlock(p->parent);
+        return BT_RESTART;
+    }
+    if (!p->parent && p->n != LD(ins->t->root)) { /* a new root appeared above n */
+        write_unlock(p->n);
+        return BT_RESTART;
+    }
+    return 0;
+}
+
+/* Releases what split_lock took. */
+static void split_unlock(const struct bt_pos *p)
+{
+    write_unlock(p->n);
+    if (p->parent)
+        write_unlock(p->parent);
+}
+
+/*
+ * The epilogue of every split: right, holding n's upper half, goes into n's
+ * parent after separator s, or under a new root beside n; then both unlock.
+ * n (and its parent) locked by split_lock.
+ */
+static void split_publish(struct bt_insert *ins, const struct bt_pos *p, const struct bt_ent *s,
+                          struct bt_node *right)
+{
+    if (p->parent) {
+        inner_insert_at((struct bt_inner *)p->parent, p->pidx, s, right);
+    } else {
+        make_root(ins->t, (struct bt_inner *)ins->spare_root, p->n, s, right);
+        ins->spare_root = NULL;
+    }
+    split_unlock(p);
+}
+
+/*
+ * Splits the full inner node p->n (cnt separators) met on the way down, so
+ * that a split of its child always finds room in it: the upper half moves to
+ * the spare node, the middle separator up.  Always ends the attempt:
+ * BT_RESTART (split, or the locks were lost) or TXKV_NOMEM.
+ */
+static int split_inner(struct bt_insert *ins, const struct bt_pos *p, unsigned cnt)
+{
+    int rc = split_lock(ins, p);
+    if (rc != 0)
+        return rc;
+    struct bt_inner *in = (struct bt_inner *)p->n, *r = (struct bt_inner *)ins->spare_inner;
+    unsigned mid = cnt / 2, rn = cnt - mid - 1;
+    r->h.level = in->h.level;
+    for (unsigned j = 0; j < rn; j++) {
+        r->pfx[j] = in->pfx[mid + 1 + j];
+        r->klen[j] = in->klen[mid + 1 + j];
+        r->kx[j] = in->kx[mid + 1 + j];
+    }
+    for (unsigned j = 0; j <= rn; j++)
+        r->child[j] = in->child[mid + 1 + j];
+    r->h.count = (uint16_t)rn;
+    ST(in->h.count, (uint16_t)mid);
+    mem_add(ins->t, (long)BT_INNER_SIZE);
+    /* The middle separator moves up; out-of-line bytes change owner, not address (B4). */
+    struct bt_ent up = {in->pfx[mid], in->kx[mid], in->klen[mid]};
+    ins->spare_inner = NULL;
+    split_publish(ins, p, &up, &r->h);
+    return BT_RESTART;
+}
+
+/*
+ * Splits the full leaf p->n (cnt entries), where the insert's key would go
+ * at slot pos.  In half, except when appending at either end: ascending (or
+ * descending) loads would otherwise leave every leaf half empty.  BT_RESTART
+ * (split: the insert then finds room; or the locks were lost) or TXKV_NOMEM.
+ */
+static int split_leaf(struct bt_insert *ins, const struct bt_pos *p, unsigned cnt, unsigned pos)
+{
+    int rc = split_lock(ins, p);
+    if (rc != 0)
+        return rc;
+    struct bt_leaf *l = (struct bt_leaf *)p->n, *r = (struct bt_leaf *)ins->spare_leaf;
+    unsigned at = cnt / 2;
+    if (pos == cnt)
+        at = cnt - cnt / 8;
+    else if (pos == 0)
+        at = cnt / 8;
+    struct bt_ent a, b, s;
+    leaf_ent(l, at - 1, &a);
+    leaf_ent(l, at, &b);
+    if (make_separator(&a, &b, &s) != 0) {
+        split_unlock(p);
+        return TXKV_NOMEM;
+    }
+    for (unsigned j = at; j < cnt; j++) {
+        r->pfx[j - at] = l->pfx[j];
+        r->klen[j - at] = l->klen[j];
+        r->slot[j - at] = l->slot[j];
+    }
+    r->h.count = (uint16_t)(cnt - at);
+    ST(l->h.count, (uint16_t)at);
+    mem_add(ins->t, (long)(BT_LEAF_SIZE + (s.len > BT_INLINE ? s.len : 0)));
+    ins->spare_leaf = NULL;
+    split_publish(ins, p, &s, &r->h);
+    return BT_RESTART;
+}
+
+/*
+ * An insert's descent: as a reader's, but it keeps each node's parent (a
+ * split locks both) and splits the first full inner node it meets.  0: *p
+ * is at the leaf, and the leaf's parent was re-checked after the leaf's
+ * version was read, so the leaf covers the key at p->v (B2).  BT_RESTART,
+ * or TXKV_NOMEM from a split.
+ */
+static int insert_descend(struct bt_insert *ins, struct bt_pos *p)
+{
+    uint64_t v, pv = 0;
+    struct bt_node *n = read_root(ins->t, &v), *parent = NULL;
+    unsigned pidx = 0;
+
+    while (n->level) {
+        struct bt_inner *in = (struct bt_inner *)n;
+        unsigned cnt = clamp_count(LD(n->count), BT_INNER_CAP);
+        if (cnt == BT_INNER_CAP) {
+            *p = (struct bt_pos){n, parent, v, pv, pidx};
+            return split_inner(ins, p, cnt);
+        }
+        /* Lock coupling: the parent still held n when n's version was read. */
+        if (parent && !validate(parent, pv))
+            return BT_RESTART;
+        int idx = child_index(in, v, cnt, &ins->k, BT_GE);
+        if (idx < 0)
+            return BT_RESTART;
+        struct bt_node *child = LD(in->child[idx]);
+        if (!validate(n, v)) /* child is a pointer n really held */
+            return BT_RESTART;
+        node_prefetch(child, n->level == 1);
+        int obsolete;
+        uint64_t cv = read_lock(child, &obsolete);
+        if (obsolete)
+            return BT_RESTART;
+        parent = n;
+        pv = v;
+        pidx = (unsigned)idx;
+        n = child;
+        v = cv;
+    }
+    if (parent && !validate(parent, pv))
+        return BT_RESTART;
+    *p = (struct bt_pos){n, parent, v, pv, pidx};
+    return 0;
+}
+
+/*
+ * An insert's last step, at the leaf p->n: TXKV_EXISTS (and *existing) if
+ * the key is there; a split if the leaf is full; else the entry goes in
+ * under the leaf's lock: 0.  BT_RESTART, TXKV_NOMEM.
+ */
+static int insert_at_leaf(struct bt_insert *ins, const struct bt_pos *p, void **existing)
+{
+    struct bt_leaf *l = (struct bt_leaf *)p->n;
+    unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+    int eq, pos = node_search(&l->h, p->v, cnt, &ins->k, &eq);
+    if (pos < 0)
+        return BT_RESTART;
+    if (eq) {
+        void *old = LD(l->slot[pos].val);
+        if (!validate(&l->h, p->v))
+            return BT_RESTART;
+        if (existing)
+            *existing = old;
+        return TXKV_EXISTS;
+    }
+    if (cnt == BT_LEAF_CAP)
+        return split_leaf(ins, p, cnt, (unsigned)pos);
+    /* v unchanged since the parent check, so the leaf still covers k (B2). */
+    if (!upgrade(&l->h, p->v))
+        return BT_RESTART;
+    leaf_insert_at(l, (unsigned)pos, &ins->k, ins->val);
+    write_unlock(&l->h);
+    __atomic_fetch_add(&ins->t->count, 1, __ATOMIC_RELAXED);
+    return 0;
 }
 
 /*
@@ -727,175 +968,24 @@ void *btree_lookup(struct btree *t, const void *key, size_t klen)
  */
 int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void **existing)
 {
-    struct bt_key k;
-    /* Allocated before any lock is taken; freed at the end unless published. */
-    struct bt_node *spare_leaf = NULL, *spare_inner = NULL, *spare_root = NULL;
+    struct bt_insert ins = {.t = t, .val = val};
+    struct bt_pos p;
     unsigned restarts = 0;
     int rc;
 
     BT_ASSERT_READER();
     if (klen == 0 || klen > BT_MAX_KEY || !val)
         return TXKV_INVALID;
-    key_init(&k, key, klen);
-restart:
-    restart_pause(&restarts);
-    uint64_t v, pv = 0;
-    struct bt_node *n = read_root(t, &v), *parent = NULL;
-    unsigned pidx = 0;
-
-    while (n->level) {
-        struct bt_inner *in = (struct bt_inner *)n;
-        unsigned cnt = clamp_count(LD(n->count), BT_INNER_CAP);
-        if (cnt == BT_INNER_CAP) {
-            /* Split a full inner node on the way down, so that its child's split fits. */
-            if (!spare_inner && !(spare_inner = node_alloc(1)))
-                goto nomem;
-            if (!parent && !spare_root && !(spare_root = node_alloc(1)))
-                goto nomem;
-            if (parent && !upgrade(parent, pv))
-                goto restart;
-            if (!upgrade(n, v)) {
-                if (parent)
-                    write_unlock(parent);
-                goto restart;
-            }
-            if (!parent && n != LD(t->root)) { /* a new root appeared above n */
-                write_unlock(n);
-                goto restart;
-            }
-            struct bt_inner *r = (struct bt_inner *)spare_inner;
-            unsigned mid = cnt / 2, rn = cnt - mid - 1;
-            r->h.level = n->level;
-            for (unsigned j = 0; j < rn; j++) {
-                r->pfx[j] = in->pfx[mid + 1 + j];
-                r->klen[j] = in->klen[mid + 1 + j];
-                r->kx[j] = in->kx[mid + 1 + j];
-            }
-            for (unsigned j = 0; j <= rn; j++)
-                r->child[j] = in->child[mid + 1 + j];
-            r->h.count = (uint16_t)rn;
-            ST(in->h.count, (uint16_t)mid);
-            mem_add(t, (long)BT_INNER_SIZE);
-            /* The middle separator moves up; out-of-line bytes change owner, not address. */
-            struct bt_ent up = {in->pfx[mid], in->kx[mid], in->klen[mid]};
-            if (parent) {
-                inner_insert_at((struct bt_inner *)parent, pidx, &up, &r->h);
-            } else {
-                make_root(t, (struct bt_inner *)spare_root, n, &up, &r->h);
-                spare_root = NULL;
-            }
-            spare_inner = NULL;
-            write_unlock(n);
-            if (parent)
-                write_unlock(parent);
-            goto restart;
-        }
-        /* Lock coupling: the parent still held n when n's version was read. */
-        if (parent && !validate(parent, pv))
-            goto restart;
-        int idx = child_index(in, v, cnt, &k, BT_GE);
-        if (idx < 0)
-            goto restart;
-        struct bt_node *child = LD(in->child[idx]);
-        if (!validate(n, v))
-            goto restart;
-        node_prefetch(child, n->level == 1);
-        int obsolete;
-        uint64_t cv = read_lock(child, &obsolete);
-        if (obsolete)
-            goto restart;
-        parent = n;
-        pv = v;
-        pidx = (unsigned)idx;
-        n = child;
-        v = cv;
-    }
-    if (parent && !validate(parent, pv))
-        goto restart;
-
-    struct bt_leaf *l = (struct bt_leaf *)n;
-    unsigned cnt = clamp_count(LD(n->count), BT_LEAF_CAP);
-    int eq, pos = node_search(n, v, cnt, &k, &eq);
-    if (pos < 0)
-        goto restart;
-    if (eq) {
-        void *old = LD(l->slot[pos].val);
-        if (!validate(n, v))
-            goto restart;
-        if (existing)
-            *existing = old;
-        rc = TXKV_EXISTS;
-        goto out;
-    }
-    if (cnt == BT_LEAF_CAP) {
-        if (!spare_leaf && !(spare_leaf = node_alloc(0)))
-            goto nomem;
-        if (!parent && !spare_root && !(spare_root = node_alloc(1)))
-            goto nomem;
-        if (parent && !upgrade(parent, pv))
-            goto restart;
-        if (!upgrade(n, v)) {
-            if (parent)
-                write_unlock(parent);
-            goto restart;
-        }
-        if (!parent && n != LD(t->root)) {
-            write_unlock(n);
-            goto restart;
-        }
-        /*
-         * Split in half, except when appending at either end: ascending (or
-         * descending) loads would otherwise leave every leaf half empty.
-         */
-        unsigned at = cnt / 2;
-        if ((unsigned)pos == cnt)
-            at = cnt - cnt / 8;
-        else if (pos == 0)
-            at = cnt / 8;
-        struct bt_ent a, b, s;
-        leaf_ent(l, at - 1, &a);
-        leaf_ent(l, at, &b);
-        if (make_separator(&a, &b, &s) != 0) {
-            write_unlock(n);
-            if (parent)
-                write_unlock(parent);
-            goto nomem;
-        }
-        struct bt_leaf *r = (struct bt_leaf *)spare_leaf;
-        for (unsigned j = at; j < cnt; j++) {
-            r->pfx[j - at] = l->pfx[j];
-            r->klen[j - at] = l->klen[j];
-            r->slot[j - at] = l->slot[j];
-        }
-        r->h.count = (uint16_t)(cnt - at);
-        ST(l->h.count, (uint16_t)at);
-        mem_add(t, (long)(BT_LEAF_SIZE + (s.len > BT_INLINE ? s.len : 0)));
-        if (parent) {
-            inner_insert_at((struct bt_inner *)parent, pidx, &s, &r->h);
-        } else {
-            make_root(t, (struct bt_inner *)spare_root, n, &s, &r->h);
-            spare_root = NULL;
-        }
-        spare_leaf = NULL;
-        write_unlock(n);
-        if (parent)
-            write_unlock(parent);
-        goto restart;
-    }
-    /* v unchanged since the parent check, so the leaf still covers k (invariant 2). */
-    if (!upgrade(n, v))
-        goto restart;
-    leaf_insert_at(l, (unsigned)pos, &k, val);
-    write_unlock(n);
-    __atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
-    rc = 0;
-    goto out;
-nomem:
-    rc = TXKV_NOMEM;
-out:
-    free(spare_leaf);
-    free(spare_inner);
-    free(spare_root);
+    key_init(&ins.k, key, klen);
+    do {
+        restart_pause(&restarts);
+        rc = insert_descend(&ins, &p);
+        if (rc == 0)
+            rc = insert_at_leaf(&ins, &p, existing);
+    } while (rc == BT_RESTART);
+    free(ins.spare_leaf);
+    free(ins.spare_inner);
+    free(ins.spare_root);
     return rc;
 }
 
@@ -994,11 +1084,8 @@ int btree_remove(struct btree *t, const void *key, size_t klen, void *expect)
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
-        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL);
-        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
-        int eq, pos = node_search(&l->h, v, cnt, &k, &eq);
-        if (pos < 0)
-            continue;
+        int eq, pos;
+        struct bt_leaf *l = leaf_find(t, &k, &v, &pos, &eq);
         if (!eq || (expect && LD(l->slot[pos].val) != expect)) {
             if (validate(&l->h, v))
                 return TXKV_NOTFOUND;
