@@ -104,11 +104,15 @@
 #define BT_FENCE(order) __atomic_thread_fence(order)
 #endif
 
-#ifdef TXKV_DEBUG
-#define BT_ASSERT_READER() assert(urcu_memb_read_ongoing())
-#else
-#define BT_ASSERT_READER() ((void)0)
-#endif
+/*
+ * Contract checks (STYLE.md, as SQLite's assert(holds_mutex(...))): plain
+ * asserts, so a debug build (--enable-debug) checks them and a release build
+ * (-DNDEBUG) compiles them away.  A node lock records no owner: "locked"
+ * means locked by someone, and the caller's own upgrade makes it us.
+ */
+#define assert_in_rcu_section()      assert(urcu_memb_read_ongoing())
+#define assert_outside_rcu_section() assert(!urcu_memb_read_ongoing())
+#define assert_locked(n)             assert(is_locked(n))
 
 /* The header every node starts with; one cache line, so the arrays are aligned. */
 struct bt_node {
@@ -274,6 +278,12 @@ static inline void restart_pause(unsigned *restarts)
         spin_pause(restarts);
 }
 
+/* For assertions: n's lock is held (by someone; see assert_locked). */
+static inline int is_locked(const struct bt_node *n)
+{
+    return (LD(n->version) & BT_LOCKED) != 0;
+}
+
 /*
  * Starts an optimistic read of n: the version once n is unlocked, with
  * *obsolete set if n has been removed from the tree.
@@ -314,12 +324,14 @@ static inline int upgrade(struct bt_node *n, uint64_t v)
 /* Clears the lock and advances the counter; release pairs with read_lock's acquire. */
 static inline void write_unlock(struct bt_node *n)
 {
+    assert_locked(n);
     __atomic_fetch_add(&n->version, BT_LOCKED, __ATOMIC_RELEASE);
 }
 
 /* As write_unlock, and marks n obsolete for good; release pairs with read_lock's acquire. */
 static inline void write_unlock_obsolete(struct bt_node *n)
 {
+    assert_locked(n);
     __atomic_fetch_add(&n->version, BT_LOCKED + BT_OBSOLETE, __ATOMIC_RELEASE);
 }
 
@@ -386,6 +398,7 @@ static void node_free_cb(struct rcu_head *head)
 {
     RCU_CALLBACK_ENTER();
     struct bt_node *n = caa_container_of(head, struct bt_node, rcu);
+    assert(LD(n->version) & BT_OBSOLETE); /* unlinked with write_unlock_obsolete (B5) */
     free(n->dead_sep);
     free(n);
     RCU_CALLBACK_EXIT(); /* rcu_drain()'s caller may count on the memory being back */
@@ -532,6 +545,8 @@ restart:
 static void leaf_insert_at(struct bt_leaf *l, unsigned pos, const struct bt_key *k, void *val)
 {
     unsigned n = l->h.count;
+    assert_locked(&l->h);
+    assert(n < BT_LEAF_CAP && pos <= n);
     /* Element by element with atomic stores: readers may be reading these slots. */
     for (unsigned j = n; j > pos; j--) {
         ST(l->pfx[j], l->pfx[j - 1]);
@@ -549,6 +564,8 @@ static void leaf_insert_at(struct bt_leaf *l, unsigned pos, const struct bt_key 
 static void leaf_remove_at(struct bt_leaf *l, unsigned pos)
 {
     unsigned n = l->h.count;
+    assert_locked(&l->h);
+    assert(pos < n);
     for (unsigned j = pos; j + 1 < n; j++) {
         ST(l->pfx[j], l->pfx[j + 1]);
         ST(l->klen[j], l->klen[j + 1]);
@@ -563,6 +580,8 @@ static void inner_insert_at(struct bt_inner *in, unsigned pos, const struct bt_e
                             struct bt_node *c)
 {
     unsigned n = in->h.count;
+    assert_locked(&in->h);
+    assert(n < BT_INNER_CAP && pos <= n); /* full inner nodes split on the way down */
     for (unsigned j = n; j > pos; j--) {
         ST(in->pfx[j], in->pfx[j - 1]);
         ST(in->klen[j], in->klen[j - 1]);
@@ -580,6 +599,8 @@ static void inner_insert_at(struct bt_inner *in, unsigned pos, const struct bt_e
 static void inner_remove_child(struct bt_inner *in, unsigned pos, struct bt_ent *s)
 {
     unsigned n = in->h.count;
+    assert_locked(&in->h);
+    assert(n > 0 && pos <= n);           /* the child has a sibling to take its range over */
     unsigned at = pos > 0 ? pos - 1 : 0; /* child pos-1 (or the new child 0) takes the range over */
     s->pfx = in->pfx[at];
     s->kx = in->kx[at];
@@ -598,6 +619,8 @@ static void inner_remove_child(struct bt_inner *in, unsigned pos, struct bt_ent 
 static void make_root(struct btree *t, struct bt_inner *root, struct bt_node *left,
                       const struct bt_ent *s, struct bt_node *right)
 {
+    assert_locked(left);
+    assert(LD(t->root) == left);
     root->h.level = (uint8_t)(left->level + 1);
     root->h.count = 1;
     root->pfx[0] = s->pfx;
@@ -623,7 +646,7 @@ static int make_separator(const struct bt_ent *a, const struct bt_ent *b, struct
     size_t m = a->len < b->len ? a->len : b->len, i = 0;
     while (i < m && ap[i] == bp[i])
         i++;
-    /* i < b->len: otherwise b would be a prefix of a, so b <= a. */
+    assert(i < b->len); /* else b would be a prefix of a, so b <= a */
     s->len = i + 1;
     s->pfx = key_word(bp, s->len, 0);
     if (s->len <= BT_INLINE) {
@@ -690,6 +713,7 @@ void btree_destroy(struct btree *t)
 {
     if (!t)
         return;
+    assert_outside_rcu_section(); /* nor may the caller's own section hold a node */
     free_subtree(t->root);
     free(t);
 }
@@ -720,7 +744,7 @@ static inline struct bt_leaf *leaf_find(struct btree *t, const struct bt_key *k,
 void *btree_lookup(struct btree *t, const void *key, size_t klen)
 {
     struct bt_key k;
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
@@ -805,6 +829,8 @@ static void split_unlock(const struct bt_pos *p)
 static void split_publish(struct bt_insert *ins, const struct bt_pos *p, const struct bt_ent *s,
                           struct bt_node *right)
 {
+    assert_locked(p->n);
+    assert(!p->parent || is_locked(p->parent));
     if (p->parent) {
         inner_insert_at((struct bt_inner *)p->parent, p->pidx, s, right);
     } else {
@@ -827,6 +853,7 @@ static int split_inner(struct bt_insert *ins, const struct bt_pos *p, unsigned c
         return rc;
     struct bt_inner *in = (struct bt_inner *)p->n, *r = (struct bt_inner *)ins->spare_inner;
     unsigned mid = cnt / 2, rn = cnt - mid - 1;
+    assert(in->h.count == cnt); /* locked at the version cnt was read at */
     r->h.level = in->h.level;
     for (unsigned j = 0; j < rn; j++) {
         r->pfx[j] = in->pfx[mid + 1 + j];
@@ -858,6 +885,7 @@ static int split_leaf(struct bt_insert *ins, const struct bt_pos *p, unsigned cn
         return rc;
     struct bt_leaf *l = (struct bt_leaf *)p->n, *r = (struct bt_leaf *)ins->spare_leaf;
     unsigned at = cnt / 2;
+    assert(l->h.count == cnt && pos <= cnt); /* locked at the version both were read at */
     if (pos == cnt)
         at = cnt - cnt / 8;
     else if (pos == 0)
@@ -973,7 +1001,7 @@ int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void 
     unsigned restarts = 0;
     int rc;
 
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     if (klen == 0 || klen > BT_MAX_KEY || !val)
         return TXKV_INVALID;
     key_init(&ins.k, key, klen);
@@ -995,6 +1023,7 @@ int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void 
  */
 static void collapse_root(struct btree *t)
 {
+    assert_in_rcu_section();
     for (;;) {
         uint64_t v;
         struct bt_node *r = read_root(t, &v);
@@ -1006,6 +1035,7 @@ static void collapse_root(struct btree *t)
         struct bt_node *c = LD(((struct bt_inner *)r)->child[0]);
         if (!upgrade(r, v))
             continue;
+        assert(LD(t->root) == r && LD(r->count) == 0);
         /* Unchanged since read_root saw it as the root, so it still is (invariant 3). */
         __atomic_store_n(&t->root, c, __ATOMIC_RELEASE); /* pairs with read_root's acquire */
         write_unlock_obsolete(r);
@@ -1022,6 +1052,7 @@ static void collapse_root(struct btree *t)
  */
 static void unlink_empty(struct btree *t, const struct bt_key *k)
 {
+    assert_in_rcu_section();
     struct bt_path path;
     unsigned restarts = 0;
 restart:
@@ -1051,6 +1082,7 @@ restart:
         }
     }
     /* All locked at the versions the descent saw: the path and the counts read hold. */
+    assert(l->h.count == 0 && path.node[a]->count > 0);
     struct bt_inner *anc = (struct bt_inner *)path.node[a];
     struct bt_ent dead;
     inner_remove_child(anc, path.idx[a], &dead);
@@ -1080,7 +1112,7 @@ restart:
 int btree_remove(struct btree *t, const void *key, size_t klen, void *expect)
 {
     struct bt_key k;
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
@@ -1165,6 +1197,7 @@ static inline void prefetch_keys(const struct bt_leaf *l, unsigned from, unsigne
  */
 static int iter_take(struct btree_iter *it, struct bt_leaf *l, uint64_t v, unsigned s)
 {
+    assert(s < BT_LEAF_CAP);
     struct bt_ent e = {LD(l->pfx[s]), LD(l->slot[s].kx), LD(l->klen[s])};
     void *val = LD(l->slot[s].val);
     if (!validate(&l->h, v))
@@ -1214,7 +1247,7 @@ static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enu
 {
     struct bt_key k = {NULL, 0, 0, 0};
     uint8_t fbuf[BT_INLINE]; /* an inline fence's bytes, once it is the search key */
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     if (how != BT_FIRST && how != BT_LAST)
         key_init(&k, key, klen);
     for (;;) {
@@ -1296,6 +1329,7 @@ int btree_last(struct btree_iter *it)
  */
 int btree_next(struct btree_iter *it)
 {
+    assert_in_rcu_section();
     if (!it->valid)
         return TXKV_NOTFOUND;
     struct bt_leaf *l = it->leaf;
@@ -1317,6 +1351,7 @@ int btree_next(struct btree_iter *it)
 /* Last key < the current one; as btree_next. */
 int btree_prev(struct btree_iter *it)
 {
+    assert_in_rcu_section();
     if (!it->valid)
         return TXKV_NOTFOUND;
     struct bt_leaf *l = it->leaf;

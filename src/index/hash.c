@@ -76,7 +76,10 @@ struct hash_probe {
 
 #define hash_entry_of(n) caa_container_of((n), struct hash_entry, node)
 
-/* Debug builds check the RCU side of each contract (STYLE.md: assert the contract). */
+/*
+ * Debug builds (--enable-debug) check the RCU side of each contract (STYLE.md:
+ * assert the contract); release builds (-DNDEBUG) compile the checks away.
+ */
 #define assert_in_rcu_section()      assert(urcu_memb_read_ongoing())
 #define assert_outside_rcu_section() assert(!urcu_memb_read_ongoing())
 
@@ -210,7 +213,7 @@ struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint6
     struct hash_entry *found;
 
     assert_in_rcu_section();
-    assert(e->klen >= 1 && e->klen <= TXKV_MAX_KEY);
+    assert(e->key && e->klen >= 1 && e->klen <= TXKV_MAX_KEY);
     cds_lfht_node_init(&e->node);
     rcu_publish_hb(e);
     node = cds_lfht_add_unique(h->ht, (unsigned long)hv, hash_match, &p, &e->node);
@@ -296,10 +299,10 @@ struct hash_entry *hash_next(struct hash_index *h, struct hash_iter *it)
  */
 void hash_maintain(struct hash_index *h)
 {
+    assert_outside_rcu_section();
     size_t n = hash_count(h);
     unsigned long target = h->min_buckets;
 
-    assert_outside_rcu_section();
     while (target <= n / 2)
         target <<= 1;
     rcu_thread_ensure(); /* cds_lfht_resize wants a registered thread */
