@@ -22,6 +22,9 @@
  *    split full inner nodes on the way down (so a child's split always finds
  *    room in its parent) and split a full leaf, then restart.  Splits are in
  *    place: the left half keeps its node, the right half moves to a new one.
+ *    Every split goes through one prologue (split_lock: allocate, then lock
+ *    parent and node) and one epilogue (split_publish: link the new node
+ *    into the parent or under a new root, unlock).
  *  - No merges.  A leaf that becomes empty is unlinked together with every
  *    ancestor left without children; a root left with one child is replaced
  *    by that child.  Underfull nodes otherwise stay (README: why).
@@ -34,19 +37,26 @@
  * in inner nodes).  Separators are the shortest keys that separate two
  * leaves (suffix truncation), so they are nearly always inline.
  *
- * Invariants (of each node at any version a reader validated):
- *  1. In an inner node with separators s[0..n) and children c[0..n], every
- *     key of c[i] lies in [s[i-1], s[i]); s is strictly ascending; so are a
- *     leaf's keys.
- *  2. A node's key range shrinks only through a change of that node's own
- *     version (its split, or its removal, which marks it obsolete); it may
- *     grow when a sibling is removed.  So "this node covers k at the version
- *     I validated" stays true while that version is unchanged.
- *  3. t->root changes only under the lock of the node that is the root at
- *     that moment (a root split or a root collapse).
- *  4. A node, and an out-of-line separator, is freed only through
- *     rcu_defer() once unreachable; a caller's key bytes are read only while
- *     the key is in the tree or in the grace period after its removal.
+ * Invariants (of each node at any version a reader validated; numbered as
+ * in src/index/README, and cited by number below):
+ *  B1. In an inner node with separators s[0..n) and children c[0..n], every
+ *      key of c[i] lies in [s[i-1], s[i]); s is strictly ascending; so are a
+ *      leaf's keys.
+ *  B2. A node's key range shrinks only through a change of that node's own
+ *      version (its split, or its removal, which marks it obsolete); it may
+ *      grow when a sibling is removed.  So "this node covers k at the
+ *      version I validated" stays true while that version is unchanged.
+ *  B3. t->root changes only under the lock of the node that is the root at
+ *      that moment (a root split or a root collapse).
+ *  B4. Each out-of-line separator is referenced by exactly one live slot;
+ *      one that moves up in a split changes owner, not address.
+ *  B5. A node, and an out-of-line separator, is freed only through
+ *      rcu_defer() once unreachable and (a node) marked obsolete; a caller's
+ *      key bytes are read only while the key is in the tree or in the grace
+ *      period after its removal.
+ *  B6. Keys only ever move rightwards, into a new right sibling.
+ * Debug builds assert the preconditions each function states (node locked,
+ * inside a read-side section, room in the node); see assert_locked.
  *
  * Memory ordering: version loads that start a read are acquire and pair with
  * the release of write_unlock*; the re-check is an acquire fence then a
@@ -58,8 +68,10 @@
  * validates read its first version after the last writer's unlock, and that
  * acquire/release pair is the happens-before edge TSan tracks.
  *
- * Concurrency contract: see btree.h; every function but create/destroy runs
- * inside an RCU read-side section.
+ * Concurrency contract: see btree.h.  Lookups, inserts, removes and the
+ * iterators' positioning calls run inside an RCU read-side section; create
+ * and destroy have no concurrent users; count, mem and the iterators'
+ * init/fini/unpin run in any context.
  */
 #include "config.h"
 
@@ -344,7 +356,7 @@ static inline struct bt_node *read_root(struct btree *t, uint64_t *v)
         int obsolete;
         *v = read_lock(n, &obsolete);
         /*
-         * t->root moves away from n only under n's lock (invariant 3), and the
+         * t->root moves away from n only under n's lock (B3), and the
          * version load was acquire: if n was split or collapsed before that
          * load, this reload sees the new root.
          */
@@ -486,7 +498,7 @@ static inline void read_sep(const struct bt_inner *in, unsigned i, struct bt_ent
 
 /*
  * Optimistic descent from the root to the leaf for how/k.  Returns the leaf
- * and its version *v; at that version the leaf covered k (invariant 2).
+ * and its version *v; at that version the leaf covered k (B2).
  * Fills the fences f and the path when asked (non-NULL).  Reads only;
  * restarts internally.
  */
@@ -1019,7 +1031,7 @@ int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void 
 
 /*
  * Replaces a root that has a single child by that child, for as long as
- * there is one.  Holds one lock at a time: the root's (invariant 3).
+ * there is one.  Holds one lock at a time: the root's (B3).  RCU read side.
  */
 static void collapse_root(struct btree *t)
 {
@@ -1036,7 +1048,7 @@ static void collapse_root(struct btree *t)
         if (!upgrade(r, v))
             continue;
         assert(LD(t->root) == r && LD(r->count) == 0);
-        /* Unchanged since read_root saw it as the root, so it still is (invariant 3). */
+        /* Unchanged since read_root saw it as the root, so it still is (B3). */
         __atomic_store_n(&t->root, c, __ATOMIC_RELEASE); /* pairs with read_root's acquire */
         write_unlock_obsolete(r);
         mem_add(t, -(long)BT_INNER_SIZE);
@@ -1048,7 +1060,7 @@ static void collapse_root(struct btree *t)
  * Unlinks the empty leaf on k's path, if it still is empty, with every
  * ancestor that has no other child.  Locks the path top-down from the lowest
  * ancestor that keeps a child, each at the version the descent saw; any
- * change restarts.
+ * change restarts.  RCU read side.
  */
 static void unlink_empty(struct btree *t, const struct bt_key *k)
 {
