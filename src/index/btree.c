@@ -735,10 +735,11 @@ void btree_destroy(struct btree *t)
 /*
  * The leaf for k, its version *v, and in *pos the first slot >= k (*eq: it
  * holds k), searched at *v.  What the caller reads from the leaf next it
- * must validate at *v.  Restarts internally.
+ * must validate at *v.  Restarts internally.  Inlined, as node_search: it is
+ * the whole of a lookup's hot path.
  */
-static inline struct bt_leaf *leaf_find(struct btree *t, const struct bt_key *k, uint64_t *v,
-                                        int *pos, int *eq)
+static inline __attribute__((always_inline)) struct bt_leaf *
+leaf_find(struct btree *t, const struct bt_key *k, uint64_t *v, int *pos, int *eq)
 {
     for (;;) {
         struct bt_leaf *l = descend(t, k, BT_GE, v, NULL, NULL);
