@@ -22,6 +22,9 @@
  *    split full inner nodes on the way down (so a child's split always finds
  *    room in its parent) and split a full leaf, then restart.  Splits are in
  *    place: the left half keeps its node, the right half moves to a new one.
+ *    Every split goes through one prologue (split_lock: allocate, then lock
+ *    parent and node) and one epilogue (split_publish: link the new node
+ *    into the parent or under a new root, unlock).
  *  - No merges.  A leaf that becomes empty is unlinked together with every
  *    ancestor left without children; a root left with one child is replaced
  *    by that child.  Underfull nodes otherwise stay (README: why).
@@ -34,19 +37,26 @@
  * in inner nodes).  Separators are the shortest keys that separate two
  * leaves (suffix truncation), so they are nearly always inline.
  *
- * Invariants (of each node at any version a reader validated):
- *  1. In an inner node with separators s[0..n) and children c[0..n], every
- *     key of c[i] lies in [s[i-1], s[i]); s is strictly ascending; so are a
- *     leaf's keys.
- *  2. A node's key range shrinks only through a change of that node's own
- *     version (its split, or its removal, which marks it obsolete); it may
- *     grow when a sibling is removed.  So "this node covers k at the version
- *     I validated" stays true while that version is unchanged.
- *  3. t->root changes only under the lock of the node that is the root at
- *     that moment (a root split or a root collapse).
- *  4. A node, and an out-of-line separator, is freed only through
- *     rcu_defer() once unreachable; a caller's key bytes are read only while
- *     the key is in the tree or in the grace period after its removal.
+ * Invariants (of each node at any version a reader validated; numbered as
+ * in src/index/README, and cited by number below):
+ *  B1. In an inner node with separators s[0..n) and children c[0..n], every
+ *      key of c[i] lies in [s[i-1], s[i]); s is strictly ascending; so are a
+ *      leaf's keys.
+ *  B2. A node's key range shrinks only through a change of that node's own
+ *      version (its split, or its removal, which marks it obsolete); it may
+ *      grow when a sibling is removed.  So "this node covers k at the
+ *      version I validated" stays true while that version is unchanged.
+ *  B3. t->root changes only under the lock of the node that is the root at
+ *      that moment (a root split or a root collapse).
+ *  B4. Each out-of-line separator is referenced by exactly one live slot;
+ *      one that moves up in a split changes owner, not address.
+ *  B5. A node, and an out-of-line separator, is freed only through
+ *      rcu_defer() once unreachable and (a node) marked obsolete; a caller's
+ *      key bytes are read only while the key is in the tree or in the grace
+ *      period after its removal.
+ *  B6. Keys only ever move rightwards, into a new right sibling.
+ * Debug builds assert the preconditions each function states (node locked,
+ * inside a read-side section, room in the node); see assert_locked.
  *
  * Memory ordering: version loads that start a read are acquire and pair with
  * the release of write_unlock*; the re-check is an acquire fence then a
@@ -58,8 +68,10 @@
  * validates read its first version after the last writer's unlock, and that
  * acquire/release pair is the happens-before edge TSan tracks.
  *
- * Concurrency contract: see btree.h; every function but create/destroy runs
- * inside an RCU read-side section.
+ * Concurrency contract: see btree.h.  Lookups, inserts, removes and the
+ * iterators' positioning calls run inside an RCU read-side section; create
+ * and destroy have no concurrent users; count, mem and the iterators'
+ * init/fini/unpin run in any context.
  */
 #include "config.h"
 
@@ -104,11 +116,15 @@
 #define BT_FENCE(order) __atomic_thread_fence(order)
 #endif
 
-#ifdef TXKV_DEBUG
-#define BT_ASSERT_READER() assert(urcu_memb_read_ongoing())
-#else
-#define BT_ASSERT_READER() ((void)0)
-#endif
+/*
+ * Contract checks (STYLE.md, as SQLite's assert(holds_mutex(...))): plain
+ * asserts, so a debug build (--enable-debug) checks them and a release build
+ * (-DNDEBUG) compiles them away.  A node lock records no owner: "locked"
+ * means locked by someone, and the caller's own upgrade makes it us.
+ */
+#define assert_in_rcu_section()      assert(urcu_memb_read_ongoing())
+#define assert_outside_rcu_section() assert(!urcu_memb_read_ongoing())
+#define assert_locked(n)             assert(is_locked(n))
 
 /* The header every node starts with; one cache line, so the arrays are aligned. */
 struct bt_node {
@@ -161,6 +177,11 @@ struct bt_key {
 struct bt_ent {
     uint64_t pfx, kx;
     size_t len;
+};
+
+/* The separators that bound a leaf's range, as a descent met them; len 0: no such fence. */
+struct bt_fences {
+    struct bt_ent lo, hi;
 };
 
 /* What a descent recorded: the nodes, their versions, the child taken. */
@@ -236,24 +257,43 @@ static inline int cmp_u64(uint64_t a, uint64_t b)
 }
 
 /*
- * Orders a stored key (length el, second word ex) against k when their first
- * words are equal.  A key of at most 8 (16) bytes whose words equal another's
- * is a prefix of it -- its zero padding matched the other's bytes -- so the
- * shorter sorts first.  Only when both keys go past what the words hold and
- * the stored one is out of line are bytes read: olc (an optimistic read of
- * n at version v) validates first and sets *bad on a change.
+ * Orders a stored key (length el, second word ex, read optimistically from n
+ * at version v) against k when their first words are equal.  A key of at
+ * most 8 (16) bytes whose words equal another's is a prefix of it -- its zero
+ * padding matched the other's bytes -- so the shorter sorts first.  Only when
+ * both keys go past what the words hold and the stored one is out of line
+ * are bytes read, after n is validated at v (a change sets *bad instead).
  */
 static inline int tie_cmp(size_t el, uint64_t ex, const struct bt_key *k, const struct bt_node *n,
-                          uint64_t v, int olc, int *bad);
+                          uint64_t v, int *bad);
 
 /* ---- versions (the OLC protocol) ---------------------------------------- */
 
-static inline void bt_backoff(unsigned *spins)
+/*
+ * The index's one spin-then-yield step: call it on each failed attempt with
+ * a counter that starts at 0.  Local until src/base/ offers a shared
+ * spin-wait; then swap this for that.
+ */
+#define BT_SPINS_BEFORE_YIELD 128
+static inline void spin_pause(unsigned *spins)
 {
-    if (++*spins < 128)
+    if (++*spins < BT_SPINS_BEFORE_YIELD)
         caa_cpu_relax();
     else
         sched_yield(); /* the lock holder may be preempted: more threads than cores */
+}
+
+/* Before each attempt of an operation that restarts from the root: pauses on every retry. */
+static inline void restart_pause(unsigned *restarts)
+{
+    if ((*restarts)++)
+        spin_pause(restarts);
+}
+
+/* For assertions: n's lock is held (by someone; see assert_locked). */
+static inline int is_locked(const struct bt_node *n)
+{
+    return (LD(n->version) & BT_LOCKED) != 0;
 }
 
 /*
@@ -270,7 +310,7 @@ static inline uint64_t read_lock(const struct bt_node *n, int *obsolete)
             *obsolete = (v & BT_OBSOLETE) != 0;
             return v;
         }
-        bt_backoff(&spins);
+        spin_pause(&spins);
     }
 }
 
@@ -296,12 +336,14 @@ static inline int upgrade(struct bt_node *n, uint64_t v)
 /* Clears the lock and advances the counter; release pairs with read_lock's acquire. */
 static inline void write_unlock(struct bt_node *n)
 {
+    assert_locked(n);
     __atomic_fetch_add(&n->version, BT_LOCKED, __ATOMIC_RELEASE);
 }
 
 /* As write_unlock, and marks n obsolete for good; release pairs with read_lock's acquire. */
 static inline void write_unlock_obsolete(struct bt_node *n)
 {
+    assert_locked(n);
     __atomic_fetch_add(&n->version, BT_LOCKED + BT_OBSOLETE, __ATOMIC_RELEASE);
 }
 
@@ -314,7 +356,7 @@ static inline struct bt_node *read_root(struct btree *t, uint64_t *v)
         int obsolete;
         *v = read_lock(n, &obsolete);
         /*
-         * t->root moves away from n only under n's lock (invariant 3), and the
+         * t->root moves away from n only under n's lock (B3), and the
          * version load was acquire: if n was split or collapsed before that
          * load, this reload sees the new root.
          */
@@ -324,14 +366,14 @@ static inline struct bt_node *read_root(struct btree *t, uint64_t *v)
 }
 
 static inline int tie_cmp(size_t el, uint64_t ex, const struct bt_key *k, const struct bt_node *n,
-                          uint64_t v, int olc, int *bad)
+                          uint64_t v, int *bad)
 {
     if (el <= 8 || k->len <= 8)
         return cmp_len(el, k->len);
     if (el <= BT_INLINE)
         return ex != k->sfx ? cmp_u64(ex, k->sfx) : cmp_len(el, k->len);
     /* ex is a pointer only if it came with this el: check before following it. */
-    if (olc && !validate(n, v)) {
+    if (!validate(n, v)) {
         *bad = 1;
         return 0;
     }
@@ -368,6 +410,7 @@ static void node_free_cb(struct rcu_head *head)
 {
     RCU_CALLBACK_ENTER();
     struct bt_node *n = caa_container_of(head, struct bt_node, rcu);
+    assert(LD(n->version) & BT_OBSOLETE); /* unlinked with write_unlock_obsolete (B5) */
     free(n->dead_sep);
     free(n);
     RCU_CALLBACK_EXIT(); /* rcu_drain()'s caller may count on the memory being back */
@@ -393,13 +436,12 @@ static inline void mem_add(struct btree *t, long delta)
 
 /*
  * The first entry of n (count cnt) that is >= k, and in *eq whether it
- * equals k.  olc: n is read optimistically at version v, and -1 means a
- * version check failed (restart).  Otherwise n is locked or unpublished.
- * The loop body selects rather than branches on the common path.
+ * equals k; n is read optimistically at version v, and -1 means a version
+ * check failed (restart).  The loop body selects rather than branches on the
+ * common path.
  */
-static inline __attribute__((always_inline)) int node_search(const struct bt_node *n, int olc,
-                                                             uint64_t v, unsigned cnt,
-                                                             const struct bt_key *k, int *eq)
+static inline __attribute__((always_inline)) int
+node_search(const struct bt_node *n, uint64_t v, unsigned cnt, const struct bt_key *k, int *eq)
 {
     const int leaf = n->level == 0;
     const struct bt_leaf *l = (const struct bt_leaf *)n;
@@ -414,7 +456,7 @@ static inline __attribute__((always_inline)) int node_search(const struct bt_nod
         int lt = p < k->pfx;
         if (__builtin_expect(p == k->pfx, 0)) {
             uint64_t x = leaf ? LD(l->slot[mid].kx) : LD(in->kx[mid]);
-            lt = tie_cmp(LD(lens[mid]), x, k, n, v, olc, &bad) < 0;
+            lt = tie_cmp(LD(lens[mid]), x, k, n, v, &bad) < 0;
             if (bad)
                 return -1;
         }
@@ -424,7 +466,7 @@ static inline __attribute__((always_inline)) int node_search(const struct bt_nod
     *eq = 0;
     if (base < cnt && LD(pfx[base]) == k->pfx) {
         uint64_t x = leaf ? LD(l->slot[base].kx) : LD(in->kx[base]);
-        *eq = tie_cmp(LD(lens[base]), x, k, n, v, olc, &bad) == 0;
+        *eq = tie_cmp(LD(lens[base]), x, k, n, v, &bad) == 0;
         if (bad)
             return -1;
     }
@@ -440,7 +482,7 @@ static inline int child_index(const struct bt_inner *n, uint64_t v, unsigned cnt
         return 0;
     if (how == BT_LAST)
         return (int)cnt;
-    lb = node_search(&n->h, 1, v, cnt, k, &eq);
+    lb = node_search(&n->h, v, cnt, k, &eq);
     if (lb < 0)
         return -1;
     /* Child i holds [s[i-1], s[i]): a key equal to s[i] lives to its right (but LT wants < k). */
@@ -456,22 +498,19 @@ static inline void read_sep(const struct bt_inner *in, unsigned i, struct bt_ent
 
 /*
  * Optimistic descent from the root to the leaf for how/k.  Returns the leaf
- * and its version *v; at that version the leaf covered k (invariant 2).
- * Fills the fences lo/hi (the separators that bound the leaf's range;
- * len 0 for none) and the path when asked.  Reads only; restarts internally.
+ * and its version *v; at that version the leaf covered k (B2).
+ * Fills the fences f and the path when asked (non-NULL).  Reads only;
+ * restarts internally.
  */
 static struct bt_leaf *descend(struct btree *t, const struct bt_key *k, enum bt_how how,
-                               uint64_t *v, struct bt_ent *lo, struct bt_ent *hi,
-                               struct bt_path *path)
+                               uint64_t *v, struct bt_fences *f, struct bt_path *path)
 {
+    struct bt_ent *lo = f ? &f->lo : NULL, *hi = f ? &f->hi : NULL;
     unsigned restarts = 0;
 restart:
-    if (restarts++)
-        bt_backoff(&restarts);
-    if (lo)
-        lo->len = 0; /* no stored key is empty: 0 means "no fence" */
-    if (hi)
-        hi->len = 0;
+    restart_pause(&restarts);
+    if (f)
+        lo->len = hi->len = 0; /* no stored key is empty: 0 means "no fence" */
     uint64_t nv;
     struct bt_node *n = read_root(t, &nv);
     int h = 0;
@@ -518,6 +557,8 @@ restart:
 static void leaf_insert_at(struct bt_leaf *l, unsigned pos, const struct bt_key *k, void *val)
 {
     unsigned n = l->h.count;
+    assert_locked(&l->h);
+    assert(n < BT_LEAF_CAP && pos <= n);
     /* Element by element with atomic stores: readers may be reading these slots. */
     for (unsigned j = n; j > pos; j--) {
         ST(l->pfx[j], l->pfx[j - 1]);
@@ -535,6 +576,8 @@ static void leaf_insert_at(struct bt_leaf *l, unsigned pos, const struct bt_key 
 static void leaf_remove_at(struct bt_leaf *l, unsigned pos)
 {
     unsigned n = l->h.count;
+    assert_locked(&l->h);
+    assert(pos < n);
     for (unsigned j = pos; j + 1 < n; j++) {
         ST(l->pfx[j], l->pfx[j + 1]);
         ST(l->klen[j], l->klen[j + 1]);
@@ -549,6 +592,8 @@ static void inner_insert_at(struct bt_inner *in, unsigned pos, const struct bt_e
                             struct bt_node *c)
 {
     unsigned n = in->h.count;
+    assert_locked(&in->h);
+    assert(n < BT_INNER_CAP && pos <= n); /* full inner nodes split on the way down */
     for (unsigned j = n; j > pos; j--) {
         ST(in->pfx[j], in->pfx[j - 1]);
         ST(in->klen[j], in->klen[j - 1]);
@@ -566,6 +611,8 @@ static void inner_insert_at(struct bt_inner *in, unsigned pos, const struct bt_e
 static void inner_remove_child(struct bt_inner *in, unsigned pos, struct bt_ent *s)
 {
     unsigned n = in->h.count;
+    assert_locked(&in->h);
+    assert(n > 0 && pos <= n);           /* the child has a sibling to take its range over */
     unsigned at = pos > 0 ? pos - 1 : 0; /* child pos-1 (or the new child 0) takes the range over */
     s->pfx = in->pfx[at];
     s->kx = in->kx[at];
@@ -584,6 +631,8 @@ static void inner_remove_child(struct bt_inner *in, unsigned pos, struct bt_ent 
 static void make_root(struct btree *t, struct bt_inner *root, struct bt_node *left,
                       const struct bt_ent *s, struct bt_node *right)
 {
+    assert_locked(left);
+    assert(LD(t->root) == left);
     root->h.level = (uint8_t)(left->level + 1);
     root->h.count = 1;
     root->pfx[0] = s->pfx;
@@ -609,7 +658,7 @@ static int make_separator(const struct bt_ent *a, const struct bt_ent *b, struct
     size_t m = a->len < b->len ? a->len : b->len, i = 0;
     while (i < m && ap[i] == bp[i])
         i++;
-    /* i < b->len: otherwise b would be a prefix of a, so b <= a. */
+    assert(i < b->len); /* else b would be a prefix of a, so b <= a */
     s->len = i + 1;
     s->pfx = key_word(bp, s->len, 0);
     if (s->len <= BT_INLINE) {
@@ -676,11 +725,30 @@ void btree_destroy(struct btree *t)
 {
     if (!t)
         return;
+    assert_outside_rcu_section(); /* nor may the caller's own section hold a node */
     free_subtree(t->root);
     free(t);
 }
 
 /* ---- point operations ---------------------------------------------------- */
+
+/*
+ * The leaf for k, its version *v, and in *pos the first slot >= k (*eq: it
+ * holds k), searched at *v.  What the caller reads from the leaf next it
+ * must validate at *v.  Restarts internally.  Inlined, as node_search: it is
+ * the whole of a lookup's hot path.
+ */
+static inline __attribute__((always_inline)) struct bt_leaf *
+leaf_find(struct btree *t, const struct bt_key *k, uint64_t *v, int *pos, int *eq)
+{
+    for (;;) {
+        struct bt_leaf *l = descend(t, k, BT_GE, v, NULL, NULL);
+        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+        *pos = node_search(&l->h, *v, cnt, k, eq);
+        if (*pos >= 0)
+            return l;
+    }
+}
 
 /*
  * The value stored under key, or NULL.  RCU read side; stores nothing shared.
@@ -689,19 +757,247 @@ void btree_destroy(struct btree *t)
 void *btree_lookup(struct btree *t, const void *key, size_t klen)
 {
     struct bt_key k;
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
-        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL, NULL);
-        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
-        int eq, pos = node_search(&l->h, 1, v, cnt, &k, &eq);
-        if (pos < 0)
-            continue;
+        int eq, pos;
+        struct bt_leaf *l = leaf_find(t, &k, &v, &pos, &eq);
         void *val = eq ? LD(l->slot[pos].val) : NULL;
         if (validate(&l->h, v))
             return val;
     }
+}
+
+/* ---- inserts ------------------------------------------------------------- */
+
+/* What an insert step answers to send the insert back to the root (TXKV_* codes are <= 0). */
+#define BT_RESTART 1
+
+/*
+ * An insert in progress: its key and value, and the nodes allocated before
+ * any lock is taken (a split's new right sibling, a new root).  The spares
+ * survive restarts and are freed at the end unless a split published them.
+ */
+struct bt_insert {
+    struct btree *t;
+    struct bt_key k;
+    void *val;
+    struct bt_node *spare_leaf, *spare_inner, *spare_root;
+};
+
+/*
+ * Where an insert's descent stands: n, read at version v, reached through
+ * child pidx of parent, read at pv (parent NULL: n was the root).
+ */
+struct bt_pos {
+    struct bt_node *n, *parent;
+    uint64_t v, pv;
+    unsigned pidx;
+};
+
+/*
+ * The prologue of every split.  First allocate n's new right sibling and,
+ * when n is the root, the new root (no lock is held, so TXKV_NOMEM leaves the
+ * tree as it was); then lock the parent and n at the versions the descent
+ * read, parent first, never waiting: a failed upgrade releases what is held.
+ * 0: both locked, and n is still the parent's child pidx, or still the root
+ * (B3).  BT_RESTART or TXKV_NOMEM: nothing locked.
+ */
+static int split_lock(struct bt_insert *ins, const struct bt_pos *p)
+{
+    struct bt_node **sibling = p->n->level ? &ins->spare_inner : &ins->spare_leaf;
+
+    if (!*sibling && !(*sibling = node_alloc(p->n->level ? 1 : 0)))
+        return TXKV_NOMEM;
+    if (!p->parent && !ins->spare_root && !(ins->spare_root = node_alloc(1)))
+        return TXKV_NOMEM;
+    if (p->parent && !upgrade(p->parent, p->pv))
+        return BT_RESTART;
+    if (!upgrade(p->n, p->v)) {
+        if (p->parent)
+            write_unlock(p->parent);
+        return BT_RESTART;
+    }
+    if (!p->parent && p->n != LD(ins->t->root)) { /* a new root appeared above n */
+        write_unlock(p->n);
+        return BT_RESTART;
+    }
+    return 0;
+}
+
+/* Releases what split_lock took. */
+static void split_unlock(const struct bt_pos *p)
+{
+    write_unlock(p->n);
+    if (p->parent)
+        write_unlock(p->parent);
+}
+
+/*
+ * The epilogue of every split: right, holding n's upper half, goes into n's
+ * parent after separator s, or under a new root beside n; then both unlock.
+ * n (and its parent) locked by split_lock.
+ */
+static void split_publish(struct bt_insert *ins, const struct bt_pos *p, const struct bt_ent *s,
+                          struct bt_node *right)
+{
+    assert_locked(p->n);
+    assert(!p->parent || is_locked(p->parent));
+    if (p->parent) {
+        inner_insert_at((struct bt_inner *)p->parent, p->pidx, s, right);
+    } else {
+        make_root(ins->t, (struct bt_inner *)ins->spare_root, p->n, s, right);
+        ins->spare_root = NULL;
+    }
+    split_unlock(p);
+}
+
+/*
+ * Splits the full inner node p->n (cnt separators) met on the way down, so
+ * that a split of its child always finds room in it: the upper half moves to
+ * the spare node, the middle separator up.  Always ends the attempt:
+ * BT_RESTART (split, or the locks were lost) or TXKV_NOMEM.
+ */
+static int split_inner(struct bt_insert *ins, const struct bt_pos *p, unsigned cnt)
+{
+    int rc = split_lock(ins, p);
+    if (rc != 0)
+        return rc;
+    struct bt_inner *in = (struct bt_inner *)p->n, *r = (struct bt_inner *)ins->spare_inner;
+    unsigned mid = cnt / 2, rn = cnt - mid - 1;
+    assert(in->h.count == cnt); /* locked at the version cnt was read at */
+    r->h.level = in->h.level;
+    for (unsigned j = 0; j < rn; j++) {
+        r->pfx[j] = in->pfx[mid + 1 + j];
+        r->klen[j] = in->klen[mid + 1 + j];
+        r->kx[j] = in->kx[mid + 1 + j];
+    }
+    for (unsigned j = 0; j <= rn; j++)
+        r->child[j] = in->child[mid + 1 + j];
+    r->h.count = (uint16_t)rn;
+    ST(in->h.count, (uint16_t)mid);
+    mem_add(ins->t, (long)BT_INNER_SIZE);
+    /* The middle separator moves up; out-of-line bytes change owner, not address (B4). */
+    struct bt_ent up = {in->pfx[mid], in->kx[mid], in->klen[mid]};
+    ins->spare_inner = NULL;
+    split_publish(ins, p, &up, &r->h);
+    return BT_RESTART;
+}
+
+/*
+ * Splits the full leaf p->n (cnt entries), where the insert's key would go
+ * at slot pos.  In half, except when appending at either end: ascending (or
+ * descending) loads would otherwise leave every leaf half empty.  BT_RESTART
+ * (split: the insert then finds room; or the locks were lost) or TXKV_NOMEM.
+ */
+static int split_leaf(struct bt_insert *ins, const struct bt_pos *p, unsigned cnt, unsigned pos)
+{
+    int rc = split_lock(ins, p);
+    if (rc != 0)
+        return rc;
+    struct bt_leaf *l = (struct bt_leaf *)p->n, *r = (struct bt_leaf *)ins->spare_leaf;
+    unsigned at = cnt / 2;
+    assert(l->h.count == cnt && pos <= cnt); /* locked at the version both were read at */
+    if (pos == cnt)
+        at = cnt - cnt / 8;
+    else if (pos == 0)
+        at = cnt / 8;
+    struct bt_ent a, b, s;
+    leaf_ent(l, at - 1, &a);
+    leaf_ent(l, at, &b);
+    if (make_separator(&a, &b, &s) != 0) {
+        split_unlock(p);
+        return TXKV_NOMEM;
+    }
+    for (unsigned j = at; j < cnt; j++) {
+        r->pfx[j - at] = l->pfx[j];
+        r->klen[j - at] = l->klen[j];
+        r->slot[j - at] = l->slot[j];
+    }
+    r->h.count = (uint16_t)(cnt - at);
+    ST(l->h.count, (uint16_t)at);
+    mem_add(ins->t, (long)(BT_LEAF_SIZE + (s.len > BT_INLINE ? s.len : 0)));
+    ins->spare_leaf = NULL;
+    split_publish(ins, p, &s, &r->h);
+    return BT_RESTART;
+}
+
+/*
+ * An insert's descent: as a reader's, but it keeps each node's parent (a
+ * split locks both) and splits the first full inner node it meets.  0: *p
+ * is at the leaf, and the leaf's parent was re-checked after the leaf's
+ * version was read, so the leaf covers the key at p->v (B2).  BT_RESTART,
+ * or TXKV_NOMEM from a split.
+ */
+static int insert_descend(struct bt_insert *ins, struct bt_pos *p)
+{
+    uint64_t v, pv = 0;
+    struct bt_node *n = read_root(ins->t, &v), *parent = NULL;
+    unsigned pidx = 0;
+
+    while (n->level) {
+        struct bt_inner *in = (struct bt_inner *)n;
+        unsigned cnt = clamp_count(LD(n->count), BT_INNER_CAP);
+        if (cnt == BT_INNER_CAP) {
+            *p = (struct bt_pos){n, parent, v, pv, pidx};
+            return split_inner(ins, p, cnt);
+        }
+        /* Lock coupling: the parent still held n when n's version was read. */
+        if (parent && !validate(parent, pv))
+            return BT_RESTART;
+        int idx = child_index(in, v, cnt, &ins->k, BT_GE);
+        if (idx < 0)
+            return BT_RESTART;
+        struct bt_node *child = LD(in->child[idx]);
+        if (!validate(n, v)) /* child is a pointer n really held */
+            return BT_RESTART;
+        node_prefetch(child, n->level == 1);
+        int obsolete;
+        uint64_t cv = read_lock(child, &obsolete);
+        if (obsolete)
+            return BT_RESTART;
+        parent = n;
+        pv = v;
+        pidx = (unsigned)idx;
+        n = child;
+        v = cv;
+    }
+    if (parent && !validate(parent, pv))
+        return BT_RESTART;
+    *p = (struct bt_pos){n, parent, v, pv, pidx};
+    return 0;
+}
+
+/*
+ * An insert's last step, at the leaf p->n: TXKV_EXISTS (and *existing) if
+ * the key is there; a split if the leaf is full; else the entry goes in
+ * under the leaf's lock: 0.  BT_RESTART, TXKV_NOMEM.
+ */
+static int insert_at_leaf(struct bt_insert *ins, const struct bt_pos *p, void **existing)
+{
+    struct bt_leaf *l = (struct bt_leaf *)p->n;
+    unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+    int eq, pos = node_search(&l->h, p->v, cnt, &ins->k, &eq);
+    if (pos < 0)
+        return BT_RESTART;
+    if (eq) {
+        void *old = LD(l->slot[pos].val);
+        if (!validate(&l->h, p->v))
+            return BT_RESTART;
+        if (existing)
+            *existing = old;
+        return TXKV_EXISTS;
+    }
+    if (cnt == BT_LEAF_CAP)
+        return split_leaf(ins, p, cnt, (unsigned)pos);
+    /* v unchanged since the parent check, so the leaf still covers k (B2). */
+    if (!upgrade(&l->h, p->v))
+        return BT_RESTART;
+    leaf_insert_at(l, (unsigned)pos, &ins->k, ins->val);
+    write_unlock(&l->h);
+    __atomic_fetch_add(&ins->t->count, 1, __ATOMIC_RELAXED);
+    return 0;
 }
 
 /*
@@ -713,185 +1009,34 @@ void *btree_lookup(struct btree *t, const void *key, size_t klen)
  */
 int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void **existing)
 {
-    struct bt_key k;
-    /* Allocated before any lock is taken; freed at the end unless published. */
-    struct bt_node *spare_leaf = NULL, *spare_inner = NULL, *spare_root = NULL;
+    struct bt_insert ins = {.t = t, .val = val};
+    struct bt_pos p;
     unsigned restarts = 0;
     int rc;
 
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     if (klen == 0 || klen > BT_MAX_KEY || !val)
         return TXKV_INVALID;
-    key_init(&k, key, klen);
-restart:
-    if (restarts++)
-        bt_backoff(&restarts);
-    uint64_t v, pv = 0;
-    struct bt_node *n = read_root(t, &v), *parent = NULL;
-    unsigned pidx = 0;
-
-    while (n->level) {
-        struct bt_inner *in = (struct bt_inner *)n;
-        unsigned cnt = clamp_count(LD(n->count), BT_INNER_CAP);
-        if (cnt == BT_INNER_CAP) {
-            /* Split a full inner node on the way down, so that its child's split fits. */
-            if (!spare_inner && !(spare_inner = node_alloc(1)))
-                goto nomem;
-            if (!parent && !spare_root && !(spare_root = node_alloc(1)))
-                goto nomem;
-            if (parent && !upgrade(parent, pv))
-                goto restart;
-            if (!upgrade(n, v)) {
-                if (parent)
-                    write_unlock(parent);
-                goto restart;
-            }
-            if (!parent && n != LD(t->root)) { /* a new root appeared above n */
-                write_unlock(n);
-                goto restart;
-            }
-            struct bt_inner *r = (struct bt_inner *)spare_inner;
-            unsigned mid = cnt / 2, rn = cnt - mid - 1;
-            r->h.level = n->level;
-            for (unsigned j = 0; j < rn; j++) {
-                r->pfx[j] = in->pfx[mid + 1 + j];
-                r->klen[j] = in->klen[mid + 1 + j];
-                r->kx[j] = in->kx[mid + 1 + j];
-            }
-            for (unsigned j = 0; j <= rn; j++)
-                r->child[j] = in->child[mid + 1 + j];
-            r->h.count = (uint16_t)rn;
-            ST(in->h.count, (uint16_t)mid);
-            mem_add(t, (long)BT_INNER_SIZE);
-            /* The middle separator moves up; out-of-line bytes change owner, not address. */
-            struct bt_ent up = {in->pfx[mid], in->kx[mid], in->klen[mid]};
-            if (parent) {
-                inner_insert_at((struct bt_inner *)parent, pidx, &up, &r->h);
-            } else {
-                make_root(t, (struct bt_inner *)spare_root, n, &up, &r->h);
-                spare_root = NULL;
-            }
-            spare_inner = NULL;
-            write_unlock(n);
-            if (parent)
-                write_unlock(parent);
-            goto restart;
-        }
-        /* Lock coupling: the parent still held n when n's version was read. */
-        if (parent && !validate(parent, pv))
-            goto restart;
-        int idx = child_index(in, v, cnt, &k, BT_GE);
-        if (idx < 0)
-            goto restart;
-        struct bt_node *child = LD(in->child[idx]);
-        if (!validate(n, v))
-            goto restart;
-        node_prefetch(child, n->level == 1);
-        int obsolete;
-        uint64_t cv = read_lock(child, &obsolete);
-        if (obsolete)
-            goto restart;
-        parent = n;
-        pv = v;
-        pidx = (unsigned)idx;
-        n = child;
-        v = cv;
-    }
-    if (parent && !validate(parent, pv))
-        goto restart;
-
-    struct bt_leaf *l = (struct bt_leaf *)n;
-    unsigned cnt = clamp_count(LD(n->count), BT_LEAF_CAP);
-    int eq, pos = node_search(n, 1, v, cnt, &k, &eq);
-    if (pos < 0)
-        goto restart;
-    if (eq) {
-        void *old = LD(l->slot[pos].val);
-        if (!validate(n, v))
-            goto restart;
-        if (existing)
-            *existing = old;
-        rc = TXKV_EXISTS;
-        goto out;
-    }
-    if (cnt == BT_LEAF_CAP) {
-        if (!spare_leaf && !(spare_leaf = node_alloc(0)))
-            goto nomem;
-        if (!parent && !spare_root && !(spare_root = node_alloc(1)))
-            goto nomem;
-        if (parent && !upgrade(parent, pv))
-            goto restart;
-        if (!upgrade(n, v)) {
-            if (parent)
-                write_unlock(parent);
-            goto restart;
-        }
-        if (!parent && n != LD(t->root)) {
-            write_unlock(n);
-            goto restart;
-        }
-        /*
-         * Split in half, except when appending at either end: ascending (or
-         * descending) loads would otherwise leave every leaf half empty.
-         */
-        unsigned at = cnt / 2;
-        if ((unsigned)pos == cnt)
-            at = cnt - cnt / 8;
-        else if (pos == 0)
-            at = cnt / 8;
-        struct bt_ent a, b, s;
-        leaf_ent(l, at - 1, &a);
-        leaf_ent(l, at, &b);
-        if (make_separator(&a, &b, &s) != 0) {
-            write_unlock(n);
-            if (parent)
-                write_unlock(parent);
-            goto nomem;
-        }
-        struct bt_leaf *r = (struct bt_leaf *)spare_leaf;
-        for (unsigned j = at; j < cnt; j++) {
-            r->pfx[j - at] = l->pfx[j];
-            r->klen[j - at] = l->klen[j];
-            r->slot[j - at] = l->slot[j];
-        }
-        r->h.count = (uint16_t)(cnt - at);
-        ST(l->h.count, (uint16_t)at);
-        mem_add(t, (long)(BT_LEAF_SIZE + (s.len > BT_INLINE ? s.len : 0)));
-        if (parent) {
-            inner_insert_at((struct bt_inner *)parent, pidx, &s, &r->h);
-        } else {
-            make_root(t, (struct bt_inner *)spare_root, n, &s, &r->h);
-            spare_root = NULL;
-        }
-        spare_leaf = NULL;
-        write_unlock(n);
-        if (parent)
-            write_unlock(parent);
-        goto restart;
-    }
-    /* v unchanged since the parent check, so the leaf still covers k (invariant 2). */
-    if (!upgrade(n, v))
-        goto restart;
-    leaf_insert_at(l, (unsigned)pos, &k, val);
-    write_unlock(n);
-    __atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
-    rc = 0;
-    goto out;
-nomem:
-    rc = TXKV_NOMEM;
-out:
-    free(spare_leaf);
-    free(spare_inner);
-    free(spare_root);
+    key_init(&ins.k, key, klen);
+    do {
+        restart_pause(&restarts);
+        rc = insert_descend(&ins, &p);
+        if (rc == 0)
+            rc = insert_at_leaf(&ins, &p, existing);
+    } while (rc == BT_RESTART);
+    free(ins.spare_leaf);
+    free(ins.spare_inner);
+    free(ins.spare_root);
     return rc;
 }
 
 /*
  * Replaces a root that has a single child by that child, for as long as
- * there is one.  Holds one lock at a time: the root's (invariant 3).
+ * there is one.  Holds one lock at a time: the root's (B3).  RCU read side.
  */
 static void collapse_root(struct btree *t)
 {
+    assert_in_rcu_section();
     for (;;) {
         uint64_t v;
         struct bt_node *r = read_root(t, &v);
@@ -903,7 +1048,8 @@ static void collapse_root(struct btree *t)
         struct bt_node *c = LD(((struct bt_inner *)r)->child[0]);
         if (!upgrade(r, v))
             continue;
-        /* Unchanged since read_root saw it as the root, so it still is (invariant 3). */
+        assert(LD(t->root) == r && LD(r->count) == 0);
+        /* Unchanged since read_root saw it as the root, so it still is (B3). */
         __atomic_store_n(&t->root, c, __ATOMIC_RELEASE); /* pairs with read_root's acquire */
         write_unlock_obsolete(r);
         mem_add(t, -(long)BT_INNER_SIZE);
@@ -915,17 +1061,17 @@ static void collapse_root(struct btree *t)
  * Unlinks the empty leaf on k's path, if it still is empty, with every
  * ancestor that has no other child.  Locks the path top-down from the lowest
  * ancestor that keeps a child, each at the version the descent saw; any
- * change restarts.
+ * change restarts.  RCU read side.
  */
 static void unlink_empty(struct btree *t, const struct bt_key *k)
 {
+    assert_in_rcu_section();
     struct bt_path path;
     unsigned restarts = 0;
 restart:
-    if (restarts++)
-        bt_backoff(&restarts);
+    restart_pause(&restarts);
     uint64_t v;
-    struct bt_leaf *l = descend(t, k, BT_GE, &v, NULL, NULL, &path);
+    struct bt_leaf *l = descend(t, k, BT_GE, &v, NULL, &path);
     int h = path.height;
     if (LD(l->h.count) != 0 || h == 0) {
         if (!validate(&l->h, v))
@@ -949,6 +1095,7 @@ restart:
         }
     }
     /* All locked at the versions the descent saw: the path and the counts read hold. */
+    assert(l->h.count == 0 && path.node[a]->count > 0);
     struct bt_inner *anc = (struct bt_inner *)path.node[a];
     struct bt_ent dead;
     inner_remove_child(anc, path.idx[a], &dead);
@@ -978,15 +1125,12 @@ restart:
 int btree_remove(struct btree *t, const void *key, size_t klen, void *expect)
 {
     struct bt_key k;
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     key_init(&k, key, klen);
     for (;;) {
         uint64_t v;
-        struct bt_leaf *l = descend(t, &k, BT_GE, &v, NULL, NULL, NULL);
-        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
-        int eq, pos = node_search(&l->h, 1, v, cnt, &k, &eq);
-        if (pos < 0)
-            continue;
+        int eq, pos;
+        struct bt_leaf *l = leaf_find(t, &k, &v, &pos, &eq);
         if (!eq || (expect && LD(l->slot[pos].val) != expect)) {
             if (validate(&l->h, v))
                 return TXKV_NOTFOUND;
@@ -1066,6 +1210,7 @@ static inline void prefetch_keys(const struct bt_leaf *l, unsigned from, unsigne
  */
 static int iter_take(struct btree_iter *it, struct bt_leaf *l, uint64_t v, unsigned s)
 {
+    assert(s < BT_LEAF_CAP);
     struct bt_ent e = {LD(l->pfx[s]), LD(l->slot[s].kx), LD(l->klen[s])};
     void *val = LD(l->slot[s].val);
     if (!validate(&l->h, v))
@@ -1115,17 +1260,17 @@ static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enu
 {
     struct bt_key k = {NULL, 0, 0, 0};
     uint8_t fbuf[BT_INLINE]; /* an inline fence's bytes, once it is the search key */
-    BT_ASSERT_READER();
+    assert_in_rcu_section();
     if (how != BT_FIRST && how != BT_LAST)
         key_init(&k, key, klen);
     for (;;) {
-        struct bt_ent lo, hi;
+        struct bt_fences fence;
         uint64_t v;
-        struct bt_leaf *l = descend(it->t, &k, how, &v, &lo, &hi, NULL);
+        struct bt_leaf *l = descend(it->t, &k, how, &v, &fence, NULL);
         unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
         int s, eq = 0, pos = 0;
         if (how != BT_FIRST && how != BT_LAST) {
-            pos = node_search(&l->h, 1, v, cnt, &k, &eq);
+            pos = node_search(&l->h, v, cnt, &k, &eq);
             if (pos < 0)
                 continue;
         }
@@ -1158,7 +1303,7 @@ static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enu
         if (!validate(&l->h, v)) /* the fences and "nothing here" held at v */
             continue;
         int forward = how == BT_FIRST || how == BT_GE || how == BT_GT;
-        struct bt_ent *f = forward ? &hi : &lo;
+        struct bt_ent *f = forward ? &fence.hi : &fence.lo;
         if (f->len == 0)
             return iter_none(it);
         /* An out-of-line fence is tree-owned and valid for this section. */
@@ -1197,6 +1342,7 @@ int btree_last(struct btree_iter *it)
  */
 int btree_next(struct btree_iter *it)
 {
+    assert_in_rcu_section();
     if (!it->valid)
         return TXKV_NOTFOUND;
     struct bt_leaf *l = it->leaf;
@@ -1218,6 +1364,7 @@ int btree_next(struct btree_iter *it)
 /* Last key < the current one; as btree_next. */
 int btree_prev(struct btree_iter *it)
 {
+    assert_in_rcu_section();
     if (!it->valid)
         return TXKV_NOTFOUND;
     struct bt_leaf *l = it->leaf;

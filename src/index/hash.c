@@ -7,13 +7,16 @@
  * It does not own entries or key bytes: the caller embeds struct hash_entry
  * in its record, so a point read is bucket -> record with no node between.
  *
- * Invariants:
- *  1. At most one linked entry per key (klen + bytes): every insertion goes
- *     through cds_lfht_add_unique, whose uniqueness guarantee (rculfhash.c,
- *     guarantee F) holds against concurrent add_unique and del.
- *  2. An entry is linked under hv = XXH3_64(key, seed), the full 64 bits;
- *     the table orders its list by the bit-reversed hash, so equal hashes
- *     are adjacent and the match callback only runs on hash-equal nodes.
+ * Invariants (numbered as in src/index/README):
+ *  H1. At most one linked entry per key (klen + bytes): every insertion goes
+ *      through cds_lfht_add_unique, whose uniqueness guarantee (rculfhash.c,
+ *      guarantee F) holds against concurrent add_unique and del.
+ *  H2. An entry is linked under hv = XXH3_64(key, seed), the full 64 bits;
+ *      the table orders its list by the bit-reversed hash, so equal hashes
+ *      are adjacent and the match callback only runs on hash-equal nodes.
+ *  H3. The table never frees an entry: exactly one of several concurrent
+ *      hash_remove calls on an entry gets 0, and only its caller frees the
+ *      entry, after a grace period.
  *
  * RCU contract (see hash.h for the per-function list):
  *  - lookup, insert, remove and iteration run inside a read-side section
@@ -76,7 +79,10 @@ struct hash_probe {
 
 #define hash_entry_of(n) caa_container_of((n), struct hash_entry, node)
 
-/* Debug builds check the RCU side of each contract (STYLE.md: assert the contract). */
+/*
+ * Debug builds (--enable-debug) check the RCU side of each contract (STYLE.md:
+ * assert the contract); release builds (-DNDEBUG) compile the checks away.
+ */
 #define assert_in_rcu_section()      assert(urcu_memb_read_ongoing())
 #define assert_outside_rcu_section() assert(!urcu_memb_read_ongoing())
 
@@ -105,9 +111,9 @@ static int hash_match(struct cds_lfht_node *node, const void *arg)
 /*
  * hash_create: a new empty index, hashing with XXH3-64 seeded with seed.
  * initial_size is a hint (rounded up to a power of two, at most 2^24) and
- * also the floor the table shrinks back to.  No RCU section needed; the index has no other
- * user until the caller publishes it.  Returns 0, TXKV_INVALID (hp NULL) or
- * TXKV_NOMEM.
+ * also the floor the table shrinks back to.  No RCU section needed; the
+ * index has no other user until the caller publishes it.  Returns 0,
+ * TXKV_INVALID (hp NULL) or TXKV_NOMEM.
  */
 int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp)
 {
@@ -210,7 +216,7 @@ struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint6
     struct hash_entry *found;
 
     assert_in_rcu_section();
-    assert(e->klen >= 1 && e->klen <= TXKV_MAX_KEY);
+    assert(e->key && e->klen >= 1 && e->klen <= TXKV_MAX_KEY);
     cds_lfht_node_init(&e->node);
     rcu_publish_hb(e);
     node = cds_lfht_add_unique(h->ht, (unsigned long)hv, hash_match, &p, &e->node);
@@ -251,13 +257,6 @@ size_t hash_count(struct hash_index *h)
     return count;
 }
 
-/*
- * hash_first / hash_next: iteration in table (hash) order.  The caller holds
- * one read-side section for the whole walk, from hash_first to the last
- * hash_next.  An entry linked for the whole walk is returned exactly once;
- * one inserted or removed during the walk may or may not be.  Removing the
- * current entry (or any other) during the walk is allowed.  NULL at the end.
- */
 /* The entry the iterator is on, or NULL at the end. */
 static struct hash_entry *iter_entry(struct hash_iter *it)
 {
@@ -269,6 +268,13 @@ static struct hash_entry *iter_entry(struct hash_iter *it)
     return e;
 }
 
+/*
+ * hash_first / hash_next: iteration in table (hash) order.  The caller holds
+ * one read-side section for the whole walk, from hash_first to the last
+ * hash_next.  An entry linked for the whole walk is returned exactly once;
+ * one inserted or removed during the walk may or may not be.  Removing the
+ * current entry (or any other) during the walk is allowed.  NULL at the end.
+ */
 struct hash_entry *hash_first(struct hash_index *h, struct hash_iter *it)
 {
     assert_in_rcu_section();
@@ -296,10 +302,10 @@ struct hash_entry *hash_next(struct hash_index *h, struct hash_iter *it)
  */
 void hash_maintain(struct hash_index *h)
 {
+    assert_outside_rcu_section();
     size_t n = hash_count(h);
     unsigned long target = h->min_buckets;
 
-    assert_outside_rcu_section();
     while (target <= n / 2)
         target <<= 1;
     rcu_thread_ensure(); /* cds_lfht_resize wants a registered thread */

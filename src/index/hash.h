@@ -10,7 +10,9 @@
  * Concurrency contract (every function):
  *  - hash_lookup, hash_insert, hash_remove and the iterator must be called
  *    inside an RCU read-side section (rcu_read_enter()).  They never block.
- *  - hash_create / hash_destroy: no concurrent users.
+ *  - hash_create / hash_destroy: no concurrent users.  hash_destroy and
+ *    hash_maintain: outside any read-side section.  hash_key, hash_count,
+ *    hash_mem: any context.  Debug builds assert the RCU side of each.
  *  - An entry taken out by hash_remove may still be seen by readers that
  *    entered their section before the removal; free it only after a grace
  *    period (rcu_defer()).
