@@ -27,7 +27,7 @@ void mem_init(struct mem_limit *m, size_t limit)
 bool mem_over(struct mem_limit *m, size_t bytes)
 {
     int64_t lim = (int64_t)m->limit;
-    assert(!rcu_reading());
+    assert_outside_rcu_section();
     if (!lim || atomic_load_explicit(&m->used, memory_order_relaxed) + (int64_t)bytes <= lim)
         return false;
     rcu_drain();
@@ -36,7 +36,7 @@ bool mem_over(struct mem_limit *m, size_t bytes)
 
 int mem_reserve(struct mem_limit *m, size_t bytes, bool exempt)
 {
-    assert(!rcu_reading());
+    assert_outside_rcu_section();
     for (int tries = 0;; tries++) {
         int64_t after =
             atomic_fetch_add_explicit(&m->used, (int64_t)bytes, memory_order_relaxed) +

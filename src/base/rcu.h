@@ -76,6 +76,9 @@ extern __thread int txkv_rcu_depth;
 #else
 #define RCU_DEPTH_ADD(d) ((void)0)
 #endif
+/* The contracts "RCU read side" and "outside any read-side section". */
+#define assert_in_rcu_section() assert(rcu_reading())
+#define assert_outside_rcu_section() assert(!rcu_reading())
 
 /* Enter a read-side section.  Sections nest.  No blocking inside. */
 static inline void rcu_read_enter(void)

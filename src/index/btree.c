@@ -80,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "index/btree.h"
 #include "txkv.h"
 
@@ -117,14 +118,12 @@
 #endif
 
 /*
- * Contract checks (STYLE.md, as SQLite's assert(holds_mutex(...))): plain
+ * Contract checks (as SQLite's assert(holds_mutex(...))): plain
  * asserts, so a debug build (--enable-debug) checks them and a release build
  * (-DNDEBUG) compiles them away.  A node lock records no owner: "locked"
  * means locked by someone, and the caller's own upgrade makes it us.
  */
-#define assert_in_rcu_section()      assert(urcu_memb_read_ongoing())
-#define assert_outside_rcu_section() assert(!urcu_memb_read_ongoing())
-#define assert_locked(n)             assert(is_locked(n))
+#define assert_locked(n) assert(is_locked(n))
 
 /* The header every node starts with; one cache line, so the arrays are aligned. */
 struct bt_node {
@@ -270,24 +269,20 @@ static inline int tie_cmp(size_t el, uint64_t ex, const struct bt_key *k, const 
 /* ---- versions (the OLC protocol) ---------------------------------------- */
 
 /*
- * The index's one spin-then-yield step: call it on each failed attempt with
- * a counter that starts at 0.  Local until src/base/ offers a shared
- * spin-wait; then swap this for that.
+ * Before each attempt of an operation that restarts from the root: the
+ * first attempt goes at once, every retry waits (base/util.h's spin_wait:
+ * the writer in the way may be preempted, more threads than cores).
  */
-#define BT_SPINS_BEFORE_YIELD 128
-static inline void spin_pause(unsigned *spins)
-{
-    if (++*spins < BT_SPINS_BEFORE_YIELD)
-        caa_cpu_relax();
-    else
-        sched_yield(); /* the lock holder may be preempted: more threads than cores */
-}
+struct restart {
+    bool again;
+    struct spin s;
+};
 
-/* Before each attempt of an operation that restarts from the root: pauses on every retry. */
-static inline void restart_pause(unsigned *restarts)
+static inline void restart_pause(struct restart *r)
 {
-    if ((*restarts)++)
-        spin_pause(restarts);
+    if (r->again)
+        spin_wait(&r->s);
+    r->again = true;
 }
 
 /* For assertions: n's lock is held (by someone; see assert_locked). */
@@ -302,7 +297,7 @@ static inline int is_locked(const struct bt_node *n)
  */
 static inline uint64_t read_lock(const struct bt_node *n, int *obsolete)
 {
-    unsigned spins = 0;
+    struct spin spins = {0};
     for (;;) {
         /* Acquire: pairs with the release in write_unlock*, so that writer's stores are seen. */
         uint64_t v = __atomic_load_n(&n->version, __ATOMIC_ACQUIRE);
@@ -310,7 +305,7 @@ static inline uint64_t read_lock(const struct bt_node *n, int *obsolete)
             *obsolete = (v & BT_OBSOLETE) != 0;
             return v;
         }
-        spin_pause(&spins);
+        spin_wait(&spins);
     }
 }
 
@@ -506,7 +501,7 @@ static struct bt_leaf *descend(struct btree *t, const struct bt_key *k, enum bt_
                                uint64_t *v, struct bt_fences *f, struct bt_path *path)
 {
     struct bt_ent *lo = f ? &f->lo : NULL, *hi = f ? &f->hi : NULL;
-    unsigned restarts = 0;
+    struct restart restarts = {0};
 restart:
     restart_pause(&restarts);
     if (f)
@@ -1011,7 +1006,7 @@ int btree_insert(struct btree *t, const void *key, size_t klen, void *val, void 
 {
     struct bt_insert ins = {.t = t, .val = val};
     struct bt_pos p;
-    unsigned restarts = 0;
+    struct restart restarts = {0};
     int rc;
 
     assert_in_rcu_section();
@@ -1067,7 +1062,7 @@ static void unlink_empty(struct btree *t, const struct bt_key *k)
 {
     assert_in_rcu_section();
     struct bt_path path;
-    unsigned restarts = 0;
+    struct restart restarts = {0};
 restart:
     restart_pause(&restarts);
     uint64_t v;

@@ -79,12 +79,8 @@ struct hash_probe {
 
 #define hash_entry_of(n) caa_container_of((n), struct hash_entry, node)
 
-/*
- * Debug builds (--enable-debug) check the RCU side of each contract (STYLE.md:
- * assert the contract); release builds (-DNDEBUG) compile the checks away.
- */
-#define assert_in_rcu_section()      assert(urcu_memb_read_ongoing())
-#define assert_outside_rcu_section() assert(!urcu_memb_read_ongoing())
+/* Debug builds (--enable-debug) check the RCU side of each contract with
+ * base/rcu.h's assert_in_rcu_section; release builds compile them away. */
 
 static unsigned long round_up_pow2(size_t n)
 {

@@ -317,7 +317,8 @@ int lock_key(struct lock_owner *o, const struct kref *k, int mode, struct record
 {
     struct lock_mgr *lm = o->lm;
     struct record *r;
-    assert(!rcu_reading() && (mode == LOCK_S || mode == LOCK_X));
+    assert_outside_rcu_section();
+    assert(mode == LOCK_S || mode == LOCK_X);
     int rc = lock_resolve(o, k, &r);
     if (rc)
         return rc;
@@ -401,7 +402,7 @@ static struct rangelock *rangelock_new(struct lock_owner *o, struct txkv_ks *ks,
 int lock_range(struct lock_owner *o, struct txkv_ks *ks, const struct key_range *range)
 {
     struct lock_mgr *lm = o->lm;
-    assert(!rcu_reading());
+    assert_outside_rcu_section();
     struct rangelock *rl = rangelock_new(o, ks, range);
     if (!rl)
         return TXKV_NOMEM;

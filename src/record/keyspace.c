@@ -124,7 +124,7 @@ uint64_t ks_hash(const struct txkv_ks *ks, const void *key, size_t klen)
 
 struct record *ks_lookup(struct txkv_ks *ks, const void *key, size_t klen, uint64_t hv)
 {
-    assert(rcu_reading());
+    assert_in_rcu_section();
     if (ks->hash) {
         struct hash_entry *e = hash_lookup(ks->hash, key, klen, hv);
         return e ? container_of_(e, struct record, he) : NULL;
@@ -134,7 +134,7 @@ struct record *ks_lookup(struct txkv_ks *ks, const void *key, size_t klen, uint6
 
 void ks_unlink(struct txkv_ks *ks, struct record *r)
 {
-    assert(rcu_reading());
+    assert_in_rcu_section();
     if (ks->hash)
         hash_remove(ks->hash, &r->he);
     if (ks->tree)
@@ -168,7 +168,7 @@ static int tree_link(struct txkv_ks *ks, struct record *nr, struct record **foun
 static int ks_insert(struct txkv_ks *ks, struct record *nr, uint64_t hv, struct record **recp,
                      bool *created)
 {
-    assert(rcu_reading());
+    assert_in_rcu_section();
     *created = false;
     for (;;) {
         struct record *r = ks_lookup(ks, nr->key, nr->klen, hv);
@@ -208,7 +208,7 @@ int ks_resolve(const struct kref *k, bool exempt, struct record **recp, bool *ma
     struct record_store *s = ks->store;
     size_t bytes = record_bytes(k->klen);
     int rc;
-    assert(!rcu_reading()); /* mem_reserve may wait for a grace period */
+    assert_outside_rcu_section(); /* mem_reserve may wait for a grace period */
     *made = false;
     /* Reserve for a record before we know whether we create one. */
     if ((rc = mem_reserve(&s->mem, bytes, exempt)))

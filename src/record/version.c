@@ -67,7 +67,7 @@ static void version_free_deferred(struct version *v)
 
 struct version *version_visible(struct record *r, uint64_t ts)
 {
-    assert(rcu_reading());
+    assert_in_rcu_section();
     /* acquire: pairs with the release store of head in version_install */
     struct version *v = atomic_load_explicit(&r->head, memory_order_acquire);
     while (v) {

@@ -274,7 +274,7 @@ int txn_commit_writes(struct txkv_txn *t)
 
     if (!t->nws)
         return 0; /* read-only: its snapshot is a serial prefix, nothing to check */
-    assert(!rcu_reading());
+    assert_outside_rcu_section();
     /* 1. memory for the versions (records are reserved as they are made) */
     if ((rc = reserve_versions(t, &vbytes)))
         return rc;

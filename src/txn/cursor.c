@@ -147,7 +147,7 @@ static void collect(struct txkv_cursor *c, const struct cpos *from, const struct
                     struct cands *cs)
 {
     int dir = from->dir, rc;
-    assert(rcu_reading());
+    assert_in_rcu_section();
     struct cpos past = {stop ? stop->key : NULL, stop ? stop->klen : 0, dir, false};
     if (!from->key)
         rc = dir > 0 ? btree_first(&c->it) : btree_last(&c->it);
@@ -177,7 +177,7 @@ static void collect(struct txkv_cursor *c, const struct cpos *from, const struct
  * range lock (see below).  RCU read side. */
 static void pick_visible(struct txkv_cursor *c, const struct cands *cs, uint64_t rts, bool locked)
 {
-    assert(rcu_reading());
+    assert_in_rcu_section();
     for (int i = 0; i < cs->n; i++)
         __builtin_prefetch(atomic_load_explicit(&cs->rec[i]->head, memory_order_relaxed));
     for (int i = 0; i < cs->n; i++) {
