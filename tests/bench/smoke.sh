@@ -149,6 +149,11 @@ for e in rocksdb-txn rocksdb-occ sqlite; do
         skip "$e: kv-bench was built without it"
         continue
     fi
+    case " ${KVB_SKIP_ENGINES:-} " in *" $e "*)
+        skip "$e: not in this build's tests (KVB_SKIP_ENGINES: the library is not TSan-instrumented)"
+        skip "$e: not in this build's tests (KVB_SKIP_ENGINES: the library is not TSan-instrumented)"
+        continue ;;
+    esac
     "$bench" --workload all --engine txkv,$e --isolation rc,si,ser --cc occ --threads 1 \
         --theta 0.9 --keys 400 --txns 300 --warmup 0 --json "$tmp/$e.json" >"$tmp/$e.out" 2>&1
     rc=$?
