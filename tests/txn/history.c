@@ -1,5 +1,5 @@
 /*
- * txn-history.c - randomized history checking (Elle/Jepsen style,
+ * history.c - randomized history checking (Elle/Jepsen style,
  * simplified): run many concurrent random transactions, record what each
  * read and wrote, build the dependency graph of the committed ones and look
  * for the anomalies each isolation level forbids (Adya; the isolation table
