@@ -13,7 +13,7 @@
  * A violated property is a `not ok` naming the file, or for a generated
  * input the seed and a copy of the input (NAME-failure.bin in the current
  * directory), which libFuzzer or this program replays:
- *   ./tests/fuzz-api-replay fuzz-api-failure.bin
+ *   ./tests/fuzz/api-replay fuzz-api-failure.bin
  * Crashes and sanitizer reports end the process (the TAP driver reports
  * an error); the last `# input ...` line of the log names the input.
  */

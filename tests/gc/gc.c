@@ -1,5 +1,5 @@
 /*
- * txn-gc.c - version garbage collection keeps memory bounded, and never
+ * gc.c - version garbage collection keeps memory bounded, and never
  * takes a version a live snapshot can still read.
  *
  * Proves, on one database of NKEYS keys:

@@ -1,5 +1,5 @@
 /*
- * txn-lock.c - pessimistic locking: deadlock cycles, upgrades, timeouts,
+ * lock.c - pessimistic locking: deadlock cycles, upgrades, timeouts,
  * FIFO wake-ups, and a mixed optimistic/pessimistic stress with a bank
  * invariant.
  *

@@ -1,5 +1,5 @@
 /*
- * cli-parse.c - kv-cli's tokenizer, parser and printers, without a database.
+ * parse.c - kv-cli's tokenizer, parser and printers, without a database.
  *
  * The quoting rules are a contract with users' scripts and with .dump files,
  * so they are tested both ways: fixed cases, and random byte strings that

@@ -1,5 +1,5 @@
 /*
- * txn-bank.c - snapshot consistency and serializability under load.
+ * bank.c - snapshot consistency and serializability under load.
  *
  * Bank: NACCT accounts hold INITIAL each.  WRITERS threads move random
  * amounts between random accounts (read both balances, write both; through

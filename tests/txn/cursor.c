@@ -1,5 +1,5 @@
 /*
- * txn-cursor.c - gets and cursors against a model, with pending writes.
+ * cursor.c - gets and cursors against a model, with pending writes.
  *
  * Random rounds: a transaction makes random puts and deletes over a small key
  * universe (keys of different lengths, some prefixes of others), then every

@@ -1,5 +1,5 @@
 /*
- * txn-memlimit.c - the memory limit (txkv_options.mem_limit).
+ * memlimit.c - the memory limit (txkv_options.mem_limit).
  *
  * Proves:
  *  1. fill: committing until a put or a commit fails with TXKV_FULL; a put

@@ -1,5 +1,5 @@
 /*
- * txn-misuse.c - the public API against bad input and misuse.
+ * misuse.c - the public API against bad input and misuse.
  *
  * Proves, one call at a time and on one thread:
  *  - NULL handles and NULL out-parameters are TXKV_INVALID (or ignored where

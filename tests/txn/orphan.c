@@ -1,5 +1,5 @@
 /*
- * txn-orphan.c - a thread that exits with a transaction open leaves it
+ * orphan.c - a thread that exits with a transaction open leaves it
  * open: the transaction pins versions until someone ends it or txkv_close
  * runs, and it does not wedge the GC (txkv(3) CAVEATS, src/txn/README).
  *
@@ -44,7 +44,7 @@
  * which register whenever they first need to, cannot disturb the counts.
  *
  * Waiting for the GC polls txkv_stats with sched_yield until a condition
- * holds, failing after DEADLINE_S (txn-gc's style: polling for a condition,
+ * holds, failing after DEADLINE_S (tests/gc/gc.c's style: polling for a condition,
  * not sleeping for synchronisation).  No test step depends on timing: the
  * lock timeouts fire against locks that are never released meanwhile.
  * Deterministic: no randomness (TXKV_SEED is printed for the harness only).
@@ -69,7 +69,7 @@
 #define VLEN    16
 #define BATCH   10
 #define ROUNDS  10           /* overwrites of every key while an orphan pins them */
-#define BOUND   (10 * NKEYS) /* versions with no reader pinning them (txn-gc's bound) */
+#define BOUND   (10 * NKEYS) /* versions with no reader pinning them (tests/gc/gc.c's bound) */
 #define PRUNED  (NKEYS + 16) /* after an orphan ends: about one version per key */
 #define NORPHAN 16           /* case 3 */
 #define WAVE    8            /* case 4: threads alive at a time */
