@@ -26,7 +26,7 @@ struct txkv_db {
     struct ks_set ks;          /* keyspaces and their indexes */
     struct lock_mgr lm;        /* pessimistic locks, deadlock history */
     txkv_options opt;
-    uint64_t id;               /* unique per open */
+    uint64_t id; /* unique per open */
 };
 
 /*

@@ -20,19 +20,19 @@ extern "C" {
  * definition of the codes; the enum, txkv_strerror(), txkv_is_retryable()
  * and the ERRORS section of txkv(3) are all generated from it.
  */
-#define TXKV_ERROR_TABLE(X)                                                                 \
-    X(OK, 0, 0, "success")                                                                  \
-    X(NOTFOUND, -1, 0, "key not found, or cursor moved past the end")                       \
-    X(CONFLICT, -2, 1, "transaction conflicts with a concurrent commit; retry it")          \
-    X(DEADLOCK, -3, 1, "transaction chosen as a deadlock victim; retry it")                 \
-    X(LOCK_TIMEOUT, -4, 1, "lock wait exceeded the lock timeout; retry it")                 \
-    X(FULL, -5, 0, "memory limit of the database reached")                                  \
-    X(NOMEM, -6, 0, "out of memory")                                                        \
-    X(INVALID, -7, 0, "invalid argument")                                                   \
-    X(READONLY, -8, 0, "write in a read-only transaction")                                  \
-    X(ABORTED, -9, 0, "transaction has failed and must be ended")                           \
-    X(NOTSUP, -10, 0, "operation not supported by this keyspace or build")                  \
-    X(EXISTS, -11, 0, "already exists")                                                     \
+#define TXKV_ERROR_TABLE(X)                                                                        \
+    X(OK, 0, 0, "success")                                                                         \
+    X(NOTFOUND, -1, 0, "key not found, or cursor moved past the end")                              \
+    X(CONFLICT, -2, 1, "transaction conflicts with a concurrent commit; retry it")                 \
+    X(DEADLOCK, -3, 1, "transaction chosen as a deadlock victim; retry it")                        \
+    X(LOCK_TIMEOUT, -4, 1, "lock wait exceeded the lock timeout; retry it")                        \
+    X(FULL, -5, 0, "memory limit of the database reached")                                         \
+    X(NOMEM, -6, 0, "out of memory")                                                               \
+    X(INVALID, -7, 0, "invalid argument")                                                          \
+    X(READONLY, -8, 0, "write in a read-only transaction")                                         \
+    X(ABORTED, -9, 0, "transaction has failed and must be ended")                                  \
+    X(NOTSUP, -10, 0, "operation not supported by this keyspace or build")                         \
+    X(EXISTS, -11, 0, "already exists")                                                            \
     X(IO, -12, 0, "input/output error")
 
 #define TXKV_ENUM_ENTRY_(name, value, retry, msg) TXKV_##name = (value),
@@ -45,7 +45,7 @@ enum { TXKV_RDONLY = 1 };                                  /* transaction flag *
 enum { TXKV_CREATE = 1, TXKV_HASH = 2, TXKV_ORDERED = 4 }; /* keyspace flags */
 
 /* Largest key and value a transaction accepts; anything else is TXKV_INVALID. */
-#define TXKV_MAX_KEY 65535u
+#define TXKV_MAX_KEY   65535u
 #define TXKV_MAX_VALUE ((size_t)1 << 31)
 
 typedef struct txkv_options {
@@ -136,8 +136,8 @@ int txkv_get(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen, const voi
  * this read; pessimistic ones lock it exclusively now.  Errors as txkv_get,
  * plus TXKV_READONLY.
  */
-int txkv_get_for_update(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen,
-                        const void **val, size_t *vlen);
+int txkv_get_for_update(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen, const void **val,
+                        size_t *vlen);
 
 /*
  * Writes key = val (vlen 0 .. TXKV_MAX_VALUE).  Visible to txn's own reads at
@@ -164,8 +164,7 @@ int txkv_cursor_next(txkv_cursor *c);
 /* Moves to the previous key; TXKV_NOTFOUND before the start. */
 int txkv_cursor_prev(txkv_cursor *c);
 /* The current entry; pointers valid until txn ends.  TXKV_NOTFOUND if unpositioned. */
-int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val,
-                    size_t *vlen);
+int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val, size_t *vlen);
 void txkv_cursor_close(txkv_cursor *c);
 
 /*
@@ -174,8 +173,8 @@ void txkv_cursor_close(txkv_cursor *c);
  * (0: no limit).  fn returns 0 to commit, anything else to abort and return
  * that value.
  */
-int txkv_run(txkv_db *db, const txkv_txn_options *o, int (*fn)(txkv_txn *txn, void *arg),
-             void *arg, int max_tries);
+int txkv_run(txkv_db *db, const txkv_txn_options *o, int (*fn)(txkv_txn *txn, void *arg), void *arg,
+             int max_tries);
 
 /* A transaction's identifier: unique among the database's live transactions,
  * stable for its life (kv-cli and the deadlock history show it). */
@@ -188,13 +187,13 @@ uint64_t txkv_txn_id(txkv_txn *txn);
  * (truncated to TXKV_DEADLOCK_KEY_MAX bytes) and the victim, which failed
  * with TXKV_DEADLOCK.  Returns how many it wrote to out (at most max).
  */
-#define TXKV_DEADLOCK_HISTORY 16
+#define TXKV_DEADLOCK_HISTORY  16
 #define TXKV_DEADLOCK_MAX_TXNS 8
-#define TXKV_DEADLOCK_KEY_MAX 32
+#define TXKV_DEADLOCK_KEY_MAX  32
 struct txkv_deadlock_info {
-    uint64_t seq;                  /* 1, 2, ... in order of detection */
-    uint64_t victim;               /* txkv_txn_id of the victim */
-    unsigned ntxns;                /* length of the cycle */
+    uint64_t seq;    /* 1, 2, ... in order of detection */
+    uint64_t victim; /* txkv_txn_id of the victim */
+    unsigned ntxns;  /* length of the cycle */
     uint64_t txns[TXKV_DEADLOCK_MAX_TXNS];
     unsigned char keys[TXKV_DEADLOCK_MAX_TXNS][TXKV_DEADLOCK_KEY_MAX];
     size_t klens[TXKV_DEADLOCK_MAX_TXNS]; /* full key length; bytes kept: min(klen, KEY_MAX) */
@@ -210,11 +209,11 @@ size_t txkv_deadlocks(txkv_db *db, struct txkv_deadlock_info *out, size_t max);
  */
 enum { TXKV_LOCK_SHARED = 1, TXKV_LOCK_EXCLUSIVE = 2, TXKV_LOCK_RANGE = 3 };
 struct txkv_lock_info {
-    uint64_t txn;                  /* txkv_txn_id of the holder or waiter */
-    int mode;                      /* TXKV_LOCK_* */
-    int granted;                   /* 1: held, 0: waiting */
+    uint64_t txn; /* txkv_txn_id of the holder or waiter */
+    int mode;     /* TXKV_LOCK_* */
+    int granted;  /* 1: held, 0: waiting */
     struct txkv_ks *ks;
-    int has_lo, has_hi;            /* TXKV_LOCK_RANGE only */
+    int has_lo, has_hi; /* TXKV_LOCK_RANGE only */
     size_t klen, hilen;
     unsigned char key[TXKV_DEADLOCK_KEY_MAX];
     unsigned char hi[TXKV_DEADLOCK_KEY_MAX];
@@ -222,8 +221,8 @@ struct txkv_lock_info {
 size_t txkv_locks(txkv_db *db, struct txkv_lock_info *out, size_t max);
 
 struct txkv_stats {
-    uint64_t commits, aborts_conflict, aborts_deadlock, aborts_timeout, aborts_full,
-        aborts_user, keys, versions, bytes, gc_freed, active_txns,
+    uint64_t commits, aborts_conflict, aborts_deadlock, aborts_timeout, aborts_full, aborts_user,
+        keys, versions, bytes, gc_freed, active_txns,
         oldest_snapshot_age_us; /* how long the oldest live snapshot has pinned versions */
 };
 /* A consistent-enough picture of the database (counters are read without a lock). */

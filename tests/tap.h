@@ -49,7 +49,10 @@ static inline void plan(int n)
     printf("1..%d\n", n);
 }
 
-static inline void no_plan(void) { tap_init_(); }
+static inline void no_plan(void)
+{
+    tap_init_();
+}
 
 static inline void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline void diag(const char *fmt, ...)
@@ -86,18 +89,18 @@ static inline int ok_(int cond, const char *file, int line, const char *fmt, ...
 
 #define ok(cond, ...) ok_(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
-#define is(got, want, ...)                                                                 \
-    do {                                                                                   \
-        long long got_ = (long long)(got), want_ = (long long)(want);                      \
-        if (!ok_(got_ == want_, __FILE__, __LINE__, __VA_ARGS__))                          \
-            printf("#   got %lld, want %lld\n", got_, want_);                              \
+#define is(got, want, ...)                                                                         \
+    do {                                                                                           \
+        long long got_ = (long long)(got), want_ = (long long)(want);                              \
+        if (!ok_(got_ == want_, __FILE__, __LINE__, __VA_ARGS__))                                  \
+            printf("#   got %lld, want %lld\n", got_, want_);                                      \
     } while (0)
 
-#define is_str(got, want, ...)                                                             \
-    do {                                                                                   \
-        const char *gs_ = (got), *ws_ = (want);                                            \
-        if (!ok_(gs_ && ws_ && strcmp(gs_, ws_) == 0, __FILE__, __LINE__, __VA_ARGS__))    \
-            printf("#   got \"%s\", want \"%s\"\n", gs_ ? gs_ : "(null)", ws_ ? ws_ : "(null)"); \
+#define is_str(got, want, ...)                                                                     \
+    do {                                                                                           \
+        const char *gs_ = (got), *ws_ = (want);                                                    \
+        if (!ok_(gs_ && ws_ && strcmp(gs_, ws_) == 0, __FILE__, __LINE__, __VA_ARGS__))            \
+            printf("#   got \"%s\", want \"%s\"\n", gs_ ? gs_ : "(null)", ws_ ? ws_ : "(null)");   \
     } while (0)
 
 static inline void skip(int n, const char *why)

@@ -38,9 +38,8 @@ int mem_reserve(struct mem_limit *m, size_t bytes, bool exempt)
 {
     assert_outside_rcu_section();
     for (int tries = 0;; tries++) {
-        int64_t after =
-            atomic_fetch_add_explicit(&m->used, (int64_t)bytes, memory_order_relaxed) +
-            (int64_t)bytes;
+        int64_t after = atomic_fetch_add_explicit(&m->used, (int64_t)bytes, memory_order_relaxed) +
+                        (int64_t)bytes;
         if (exempt || !m->limit || after <= (int64_t)m->limit)
             return 0;
         atomic_fetch_sub_explicit(&m->used, (int64_t)bytes, memory_order_relaxed);

@@ -71,13 +71,13 @@ static inline void rcu_thread_ensure(void)
  * side" and "outside any read-side section" can be asserted. */
 #ifndef NDEBUG
 extern __thread int txkv_rcu_depth;
-#define rcu_reading() (txkv_rcu_depth > 0)
+#define rcu_reading()    (txkv_rcu_depth > 0)
 #define RCU_DEPTH_ADD(d) (txkv_rcu_depth += (d))
 #else
 #define RCU_DEPTH_ADD(d) ((void)0)
 #endif
 /* The contracts "RCU read side" and "outside any read-side section". */
-#define assert_in_rcu_section() assert(rcu_reading())
+#define assert_in_rcu_section()      assert(rcu_reading())
 #define assert_outside_rcu_section() assert(!rcu_reading())
 
 /* Enter a read-side section.  Sections nest.  No blocking inside. */

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define container_of_(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of_(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* Byte-string order: memcmp, then the shorter key first. */
 static inline int key_cmp(const void *a, size_t alen, const void *b, size_t blen)

@@ -36,7 +36,7 @@
 
 #include "gc/gc.h"
 
-#define GC_PERIOD_MS 10
+#define GC_PERIOD_MS      10
 #define GC_IDLE_PERIOD_MS 50
 
 void gc_init(struct gc *gc, struct record_store *store, struct ks_set *ks, struct lock_mgr *lm)

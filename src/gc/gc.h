@@ -29,7 +29,7 @@ struct gc_pin {
 
 struct gc {
     _Atomic uint64_t horizon __attribute__((aligned(64))); /* largest horizon computed */
-    struct gc_pin *_Atomic pins;                            /* push-only */
+    struct gc_pin *_Atomic pins;                           /* push-only */
 
     struct record_store *store;
     struct ks_set *ks;

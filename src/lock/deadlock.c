@@ -49,8 +49,8 @@ static void dl_record(struct lock_mgr *lm, struct dl_frame *st, size_t depth,
         d->txns[i] = st[i].t->id;
         if (r) {
             d->klens[i] = r->klen;
-            memcpy(d->keys[i], r->key, r->klen < TXKV_DEADLOCK_KEY_MAX ? r->klen
-                                                                        : TXKV_DEADLOCK_KEY_MAX);
+            memcpy(d->keys[i], r->key,
+                   r->klen < TXKV_DEADLOCK_KEY_MAX ? r->klen : TXKV_DEADLOCK_KEY_MAX);
         }
     }
 }

@@ -39,14 +39,14 @@ struct lock_owner;
 
 struct lock_mgr {
     struct mutex mu;
-    struct lock_owner *owners;      /* every owner, push-only (lock_owner_init) */
-    struct lock_owner *waiters;     /* owners asleep on a request */
-    struct rangelock *ranges;       /* every range lock granted */
-    _Atomic int nranges;            /* lets optimistic commits skip mu */
-    uint64_t dl_epoch;              /* deadlock search visit marks */
+    struct lock_owner *owners;  /* every owner, push-only (lock_owner_init) */
+    struct lock_owner *waiters; /* owners asleep on a request */
+    struct rangelock *ranges;   /* every range lock granted */
+    _Atomic int nranges;        /* lets optimistic commits skip mu */
+    uint64_t dl_epoch;          /* deadlock search visit marks */
     uint64_t dl_seq;
     struct txkv_deadlock_info *dl_hist; /* ring of the last TXKV_DEADLOCK_HISTORY */
-    struct lock_owner **blk;        /* lock_blockers' scratch array */
+    struct lock_owner **blk;            /* lock_blockers' scratch array */
     size_t blk_cap;
 };
 
@@ -59,20 +59,20 @@ struct lock_mgr {
  */
 struct lock_owner {
     struct lock_mgr *lm;
-    uint64_t id;                    /* age for the youngest-victim rule; txkv_txn_id */
-    uint64_t timeout_us;            /* 0: wait forever */
+    uint64_t id;         /* age for the youngest-victim rule; txkv_txn_id */
+    uint64_t timeout_us; /* 0: wait forever */
     uintptr_t latch;
     struct heldlock *held;
     size_t nheld, capheld;
-    struct rangelock *rlocks;       /* range locks held */
-    pthread_cond_t cv;              /* signalled when what it waits for may be free */
+    struct rangelock *rlocks; /* range locks held */
+    pthread_cond_t cv;        /* signalled when what it waits for may be free */
     bool cv_ready;
-    struct lockreq *wait_req;       /* the request it sleeps on, or NULL */
-    struct rangelock *wait_range;   /* or the range lock it waits to get */
-    bool victim;                    /* chosen as a deadlock victim while asleep */
-    uint64_t dl_mark;               /* deadlock search visit mark */
-    struct lock_owner *wait_next;   /* lm->waiters */
-    struct lock_owner *all_next;    /* lm->owners */
+    struct lockreq *wait_req;     /* the request it sleeps on, or NULL */
+    struct rangelock *wait_range; /* or the range lock it waits to get */
+    bool victim;                  /* chosen as a deadlock victim while asleep */
+    uint64_t dl_mark;             /* deadlock search visit mark */
+    struct lock_owner *wait_next; /* lm->waiters */
+    struct lock_owner *all_next;  /* lm->owners */
 };
 
 int lock_mgr_init(struct lock_mgr *lm);
@@ -110,8 +110,7 @@ int lock_range(struct lock_owner *o, struct txkv_ks *ks, const struct key_range 
  * now has no lock and no version: a record made only to be locked, which
  * the caller hands to the GC.
  */
-void lock_release_all(struct lock_owner *o, void (*empty)(struct record *r, void *arg),
-                      void *arg);
+void lock_release_all(struct lock_owner *o, void (*empty)(struct record *r, void *arg), void *arg);
 
 /* True if o holds no lock at all (no mutex: o's own thread only). */
 static inline bool lock_none_held(const struct lock_owner *o)

@@ -24,15 +24,15 @@
 struct ks_set;
 
 struct txkv_ks {
-    struct ks_set *set;          /* the database it belongs to */
+    struct ks_set *set; /* the database it belongs to */
     struct record_store *store;
     struct txkv_ks *next;
     char *name;
-    unsigned flags;              /* TXKV_HASH | TXKV_ORDERED */
-    struct hash_index *hash;     /* NULL if the keyspace has no hash index */
-    struct btree *tree;          /* NULL if it has no B+tree */
-    _Atomic int64_t nrecords;    /* records in the indexes (approximate) */
-    int64_t maintained_at;       /* nrecords at the last hash_maintain (GC thread) */
+    unsigned flags;           /* TXKV_HASH | TXKV_ORDERED */
+    struct hash_index *hash;  /* NULL if the keyspace has no hash index */
+    struct btree *tree;       /* NULL if it has no B+tree */
+    _Atomic int64_t nrecords; /* records in the indexes (approximate) */
+    int64_t maintained_at;    /* nrecords at the last hash_maintain (GC thread) */
 };
 
 /* Every keyspace of a database.  The list is push-only and keyspaces are
@@ -41,9 +41,9 @@ struct txkv_ks {
 struct ks_set {
     struct mutex mu;
     struct txkv_ks *list;
-    struct txkv_ks *def;        /* "default": the keyspace of a NULL txkv_ks */
+    struct txkv_ks *def; /* "default": the keyspace of a NULL txkv_ks */
     struct record_store *store;
-    uint64_t seed;              /* per database, mixed into each keyspace's hash seed */
+    uint64_t seed; /* per database, mixed into each keyspace's hash seed */
 };
 
 /* Creates the set with its default keyspace; 0 or TXKV_NOMEM. */

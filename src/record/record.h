@@ -33,9 +33,9 @@ struct version {
     uint64_t ts;                  /* commit timestamp */
     struct version *_Atomic next; /* next older version */
     uint32_t vlen;
-    uint8_t tomb;                 /* a delete */
-    struct rcu_head rcu;          /* freed through rcu_defer */
-    struct record_store *store;   /* for accounting in the RCU callback */
+    uint8_t tomb;               /* a delete */
+    struct rcu_head rcu;        /* freed through rcu_defer */
+    struct record_store *store; /* for accounting in the RCU callback */
     char val[];
 };
 

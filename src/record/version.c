@@ -3,10 +3,10 @@
  *
  * A record's chain is newest first and holds only committed versions, each
  * with its final commit timestamp (version_install stamps it as it links
- * it, under the latch, after the commit took its timestamp).  So visibility is a pure timestamp test: a reader
- * with read timestamp R sees the first version with ts <= R.  A commit with
- * ts <= R is completely installed before the visible timestamp reaches R
- * (src/txn/commit.c publishes in timestamp order), so R never shows half a commit.
+ * it, under the latch, after the commit took its timestamp).  So visibility is a pure timestamp
+ * test: a reader with read timestamp R sees the first version with ts <= R.  A commit with ts <= R
+ * is completely installed before the visible timestamp reaches R (src/txn/commit.c publishes in
+ * timestamp order), so R never shows half a commit.
  *
  * Readers walk the chain inside an RCU read-side section with acquire loads
  * (pairing with the release store in version_install).

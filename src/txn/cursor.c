@@ -50,16 +50,16 @@ struct txkv_cursor {
     struct txkv_txn *txn;
     struct txkv_ks *ks;
     struct txkv_cursor *next_open;
-    int pos;                   /* POS_*, relative to key */
-    const uint8_t *key;        /* record key or arena copy: valid until txn ends */
+    int pos;            /* POS_*, relative to key */
+    const uint8_t *key; /* record key or arena copy: valid until txn ends */
     size_t klen;
     const void *val;
     size_t vlen;
     /* batch from the tree, in direction bdir, all beyond `key` when filled */
     struct cent buf[CURSOR_BATCH];
-    int nbuf, bpos, bdir;      /* bdir 0: no batch */
-    bool bend;                 /* the batch reached the end of the keyspace */
-    const uint8_t *blast;      /* last tree key the batch looked at (a record's key) */
+    int nbuf, bpos, bdir; /* bdir 0: no batch */
+    bool bend;            /* the batch reached the end of the keyspace */
+    const uint8_t *blast; /* last tree key the batch looked at (a record's key) */
     size_t blastlen;
     struct btree_iter it;
 };
@@ -156,8 +156,7 @@ static void collect(struct txkv_cursor *c, const struct cpos *from, const struct
                      : btree_seek_le(&c->it, from->key, from->klen);
     cs->n = 0;
     cs->passed = false;
-    for (; rc == 0 && cs->n < CURSOR_BATCH;
-         rc = dir > 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
+    for (; rc == 0 && cs->n<CURSOR_BATCH; rc = dir> 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
         if (stop && stop->key && beyond(c->it.key, c->it.klen, &past)) {
             cs->passed = true; /* past the range we locked */
             break;
@@ -447,8 +446,7 @@ int txkv_cursor_prev(txkv_cursor *c)
     return rc;
 }
 
-int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val,
-                    size_t *vlen)
+int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val, size_t *vlen)
 {
     struct txkv_txn *t = c ? c->txn : NULL;
     txn_enter(t);

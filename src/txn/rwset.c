@@ -162,8 +162,8 @@ static int wentry_add(struct txkv_txn *t, const struct kref *k, struct version *
     if (wset_grow(t) || !(kc = arena_copy(t, k->key, k->klen)))
         return TXKV_NOMEM;
     struct wentry *w = &t->ws[t->nws];
-    *w = (struct wentry){.ks = k->ks, .rec = locked, .hv = k->hv, .key = kc,
-                         .klen = (uint32_t)k->klen, .ver = v};
+    *w = (struct wentry){
+        .ks = k->ks, .rec = locked, .hv = k->hv, .key = kc, .klen = (uint32_t)k->klen, .ver = v};
     wmap_add(t, t->nws++);
     t->sorted_valid = false;
     t->wbytes += version_bytes(v->vlen) + record_bytes(k->klen);
@@ -322,8 +322,7 @@ static int txn_read(struct txkv_txn *t, const struct kref *k, const void **val, 
     return rc ? rc : found(v, val, vlen);
 }
 
-int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val,
-             size_t *vlen)
+int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     struct kref k;
     txn_enter(t);
@@ -334,8 +333,8 @@ int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void 
     return rc;
 }
 
-int txkv_get_for_update(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen,
-                        const void **val, size_t *vlen)
+int txkv_get_for_update(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val,
+                        size_t *vlen)
 {
     struct kref k;
     txn_enter(t);

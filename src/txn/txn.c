@@ -142,8 +142,7 @@ struct txn_opts {
 };
 
 /* o's choices, the database's defaults for the rest; 0 or TXKV_INVALID. */
-static int txn_options(const struct txn_global *g, const txkv_txn_options *o,
-                       struct txn_opts *out)
+static int txn_options(const struct txn_global *g, const txkv_txn_options *o, struct txn_opts *out)
 {
     out->isolation = o && o->isolation ? o->isolation : g->isolation;
     out->cc = o && o->cc ? o->cc : g->cc;

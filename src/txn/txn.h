@@ -35,26 +35,26 @@ struct txn_global {
     uint64_t db_id;                /* unique per open, for thread-local hints */
     int isolation, cc;             /* defaults */
     uint64_t lock_timeout_us;
-    bool skip_validation;          /* tests only: txn_test_skip_validation */
+    bool skip_validation; /* tests only: txn_test_skip_validation */
 };
 
 /* A buffered write: key -> new version (tomb for a delete). */
 struct wentry {
     struct txkv_ks *ks;
-    struct record *rec;             /* resolved at commit (pessimistic: at the write) */
+    struct record *rec; /* resolved at commit (pessimistic: at the write) */
     uint64_t hv;
-    const uint8_t *key;             /* copy in the txn arena */
+    const uint8_t *key; /* copy in the txn arena */
     uint32_t klen;
-    bool latched;                   /* commit holds rec's latch */
-    bool made;                      /* commit created rec (empty until installed) */
-    struct version *ver;            /* allocated at put, linked at commit */
+    bool latched;        /* commit holds rec's latch */
+    bool made;           /* commit created rec (empty until installed) */
+    struct version *ver; /* allocated at put, linked at commit */
 };
 
 /* A read that must still hold at commit: key's newest version ts <= read_ts. */
 struct rentry {
     struct txkv_ks *ks;
-    struct record *rec;             /* NULL: the key had no record */
-    const uint8_t *key;             /* arena copy when rec is NULL */
+    struct record *rec; /* NULL: the key had no record */
+    const uint8_t *key; /* arena copy when rec is NULL */
     uint32_t klen;
     uint64_t hv;
     uint64_t read_ts;
@@ -63,7 +63,7 @@ struct rentry {
 /* A scanned key range that must be unchanged at commit (SERIALIZABLE). */
 struct rangeentry {
     struct txkv_ks *ks;
-    const uint8_t *lo, *hi;         /* arena copies; NULL = unbounded */
+    const uint8_t *lo, *hi; /* arena copies; NULL = unbounded */
     uint32_t lolen, hilen;
     uint64_t read_ts;
 };
@@ -82,43 +82,42 @@ struct arena_chunk {
  * touched only by the thread that uses the transaction at the moment.
  */
 struct txkv_txn {
-    struct gc_pin pin;              /* registered with the GC once */
+    struct gc_pin pin; /* registered with the GC once */
     _Atomic int in_use;
-    _Atomic uint64_t begin_ns;      /* now_ns() at begin, for stats */
-    struct txkv_txn *all_next;      /* g->txns, immutable once linked */
+    _Atomic uint64_t begin_ns; /* now_ns() at begin, for stats */
+    struct txkv_txn *all_next; /* g->txns, immutable once linked */
     /* per-object counters, summed by txkv_stats */
-    _Atomic uint64_t n_commits, n_conflict, n_full, n_user, n_since_horizon, n_deadlock,
-        n_timeout;
+    _Atomic uint64_t n_commits, n_conflict, n_full, n_user, n_since_horizon, n_deadlock, n_timeout;
 
     struct txn_global *g __attribute__((aligned(64)));
     uint64_t begin_ts;
     int isolation, cc;
     unsigned flags;
-    int failed;                     /* 0, or the code that failed the txn */
+    int failed; /* 0, or the code that failed the txn */
 #ifndef NDEBUG
-    _Atomic uintptr_t user;         /* the thread inside a call on it (debug) */
+    _Atomic uintptr_t user; /* the thread inside a call on it (debug) */
 #endif
 
     struct wentry *ws;
     size_t nws, capws;
-    uint32_t *wmap;                 /* open addressing: index+1 into ws, 0 = empty */
+    uint32_t *wmap; /* open addressing: index+1 into ws, 0 = empty */
     size_t wmap_cap;
-    uint32_t *wsorted;              /* ws indices by (ks, key), for cursors */
+    uint32_t *wsorted; /* ws indices by (ks, key), for cursors */
     size_t nsorted, capsorted;
     bool sorted_valid;
-    size_t wbytes;                  /* bytes the writes will add when installed */
+    size_t wbytes; /* bytes the writes will add when installed */
 
     struct rentry *rs;
     size_t nrs, caprs;
     struct rangeentry *ranges;
     size_t nranges, capranges;
 
-    struct lock_owner lk;           /* pessimistic locks (src/lock/) */
+    struct lock_owner lk; /* pessimistic locks (src/lock/) */
 
     struct arena_chunk *arena;
-    struct version *superseded;     /* own writes replaced by later ones: a get may
-                                       still point into them, freed at the end */
-    struct txkv_cursor *cursors;    /* open cursors, closed with the txn */
+    struct version *superseded;  /* own writes replaced by later ones: a get may
+                                    still point into them, freed at the end */
+    struct txkv_cursor *cursors; /* open cursors, closed with the txn */
 };
 
 /* ---- for db.c ------------------------------------------------------------ */

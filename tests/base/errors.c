@@ -6,7 +6,11 @@
 
 int main(void)
 {
-    struct { int code; const char *name; int retry; } want[] = {
+    struct {
+        int code;
+        const char *name;
+        int retry;
+    } want[] = {
         {TXKV_OK, "OK", 0},
         {TXKV_NOTFOUND, "NOTFOUND", 0},
         {TXKV_CONFLICT, "CONFLICT", 1},

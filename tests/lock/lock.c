@@ -266,7 +266,7 @@ static void timeouts_and_fifo(void)
 /* ---- stress: mixed schemes, random lock order, bank invariant ---------- */
 
 #define ACCOUNTS 24
-#define START 1000
+#define START    1000
 
 struct xfer {
     uint64_t rng;
@@ -343,8 +343,8 @@ static void *stress_thread(void *arg)
     for (int op = 0; op < stress_ops; op++) {
         struct xfer x = {rng, {0}, 2 + (int)(tap_rand(&rng) % 3)};
         for (int i = 0; i < x.n; i++) { /* distinct accounts, random order */
-            again:
-                x.a[i] = (int)(tap_rand(&rng) % ACCOUNTS);
+        again:
+            x.a[i] = (int)(tap_rand(&rng) % ACCOUNTS);
             for (int j = 0; j < i; j++)
                 if (x.a[j] == x.a[i])
                     goto again;
@@ -379,7 +379,8 @@ static void stress(void)
     stress_ops = (int)(400 * tap_scale());
     pthread_t th[8];
     for (int i = 0; i < 8; i++)
-        pthread_create(&th[i], NULL, stress_thread, (void *)(uintptr_t)(seed * 31 + (uint64_t)i + 1));
+        pthread_create(&th[i], NULL, stress_thread,
+                       (void *)(uintptr_t)(seed * 31 + (uint64_t)i + 1));
     for (int i = 0; i < 8; i++)
         pthread_join(th[i], NULL);
     struct txkv_stats st;

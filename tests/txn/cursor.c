@@ -204,8 +204,7 @@ int main(void)
             if (rc) {
                 bad_commit++;
                 diag("round %d: commit at isolation %d: %s", r, o.isolation, txkv_strerror(rc));
-            }
-            else
+            } else
                 for (int i = 0; i < NKEYS; i++)
                     if (pending[i] != -2)
                         committed[i] = pending[i];
