@@ -100,6 +100,10 @@ static int sq_connect(struct sq_db *d, int create, sqlite3 **dbp, char *err, siz
         sqlite3_close(db);
         return BENCH_FAIL;
     }
+    /* The pragmas need the database lock too: wait for it rather than fail
+     * with "database is locked" while another connection checkpoints (the
+     * thread's own busy handler replaces this once it is set up). */
+    sqlite3_busy_timeout(db, 10000);
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous = OFF; PRAGMA cache_size = -%llu; PRAGMA temp_store = MEMORY;%s",
              (unsigned long long)d->cache_kib,
