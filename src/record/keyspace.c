@@ -254,19 +254,40 @@ void ks_for_each_record(struct txkv_ks *ks, void (*fn)(struct record *r, void *a
     rcu_read_leave();
 }
 
-static void free_record(struct record *r, void *arg)
+/* Close: takes r out of the indexes; queues it on *arg unless a GC queue
+ * holds it (record_store_fini frees those). */
+static void unlink_record(struct record *r, void *arg)
 {
-    struct txkv_ks *ks = arg;
-    /* Out of the tree before it is freed: the tree's keys point into records. */
-    ks_unlink(ks, r);
-    if (!r->queued)
-        record_free_now(ks->store, r);
-    else
-        atomic_store(&r->dead, 1); /* freed from its queue by record_store_fini */
+    struct record **list = arg;
+    ks_unlink(r->ks, r);
+    atomic_store(&r->dead, 1);
+    if (!r->queued) {
+        r->gc_next = *list;
+        *list = r;
+    }
 }
 
+/*
+ * A record may be freed only once nothing can still reach it, and at close
+ * that includes liburcu's resize worker: it walks the hash chains in its
+ * own thread, inside a read-side section, and a shrink started by the
+ * removals below can still be holding a record we just unlinked.  Freeing
+ * records right after their removal (as this did) let the worker write
+ * into freed memory: kv-bench runs that open and close hundreds of
+ * databases died in malloc ("corrupted double-linked list") at a close.  So: unlink everything, destroy the hash index (it waits for the
+ * resize in flight), then free.
+ */
 void ks_set_free_records(struct ks_set *set)
 {
-    for (struct txkv_ks *ks = set->list; ks; ks = ks->next)
-        ks_for_each_record(ks, free_record, ks);
+    for (struct txkv_ks *ks = set->list; ks; ks = ks->next) {
+        struct record *list = NULL;
+        ks_for_each_record(ks, unlink_record, &list);
+        hash_destroy(ks->hash);
+        ks->hash = NULL;
+        while (list) {
+            struct record *nx = list->gc_next;
+            record_free_now(ks->store, list);
+            list = nx;
+        }
+    }
 }

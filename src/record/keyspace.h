@@ -48,9 +48,10 @@ struct ks_set {
 
 /* Creates the set with its default keyspace; 0 or TXKV_NOMEM. */
 int ks_set_init(struct ks_set *set, struct record_store *store, uint64_t seed);
-/* Frees every record still in the indexes (except queued ones, which
- * record_store_fini frees).  Close only: no other users, no RCU callbacks
- * pending that touch these records. */
+/* Takes every record out of the indexes and frees it (except queued ones,
+ * which record_store_fini frees); the hash indexes are destroyed on the
+ * way, after their resize work is over.  Close only: no other users, no
+ * RCU callbacks pending that touch these records. */
 void ks_set_free_records(struct ks_set *set);
 /* Frees the keyspaces and their indexes (after ks_set_free_records). */
 void ks_set_fini(struct ks_set *set);
