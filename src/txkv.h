@@ -49,7 +49,10 @@ enum { TXKV_CREATE = 1, TXKV_HASH = 2, TXKV_ORDERED = 4 }; /* keyspace flags */
 #define TXKV_MAX_VALUE ((size_t)1 << 31)
 
 typedef struct txkv_options {
-    size_t mem_limit;         /* bytes of keys+values+versions+indexes; 0 = none */
+    /* Bytes of keys, values, versions and index entries the database may
+     * hold; a write that would pass it fails with TXKV_FULL.  0 = no limit;
+     * so is any value of 2^63 or more (SIZE_MAX is the customary "none"). */
+    size_t mem_limit;
     int isolation;            /* default for transactions; TXKV_SNAPSHOT */
     int cc;                   /* default scheme; TXKV_OPTIMISTIC */
     uint64_t lock_timeout_us; /* pessimistic waits; 0 = wait, deadlocks still detected */
