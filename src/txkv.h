@@ -16,6 +16,19 @@ extern "C" {
 #endif
 
 /*
+ * The version of this header.  txkv_version() returns the version of the
+ * library actually linked, which a program can compare with
+ * TXKV_VERSION_STRING.  (configure.ac's AC_INIT carries the same version;
+ * tests/base/version checks that they agree.)
+ */
+#define TXKV_VERSION_MAJOR  0
+#define TXKV_VERSION_MINOR  2
+#define TXKV_VERSION_PATCH  0
+#define TXKV_VERSION_STRING "0.2.0"
+/* "MAJOR.MINOR.PATCH" of the library linked. */
+const char *txkv_version(void);
+
+/*
  * The error table: X(NAME, value, retryable, message).  It is the one
  * definition of the codes; the enum, txkv_strerror(), txkv_is_retryable()
  * and the ERRORS section of txkv(3) are all generated from it.
