@@ -90,10 +90,14 @@ void txkv_options_init(txkv_options *o);
 /* Fills *o so that every field means "the database default" (0). */
 void txkv_txn_options_init(txkv_txn_options *o);
 
-typedef struct txkv_db txkv_db;         /* a database: keyspaces + transaction manager */
-typedef struct txkv_ks txkv_ks;         /* a keyspace; NULL means the default one */
-typedef struct txkv_txn txkv_txn;       /* a transaction; usable by one thread at a time */
-typedef struct txkv_cursor txkv_cursor; /* an ordered cursor inside a transaction */
+typedef struct txkv_db txkv_db; /* a database: keyspaces + transaction manager */
+typedef struct txkv_ks txkv_ks; /* a keyspace; NULL means the default one */
+/* A transaction; usable by one thread at a time.  The pointer is a handle:
+ * once the transaction ends, calls with it return TXKV_INVALID (even when a
+ * later txkv_begin returned an equal-looking pointer: handles are never
+ * dereferenced, only checked). */
+typedef struct txkv_txn txkv_txn;
+typedef struct txkv_cursor txkv_cursor; /* an ordered cursor inside a transaction; a handle too */
 
 /*
  * Opens an empty in-memory database.  o may be NULL (txkv_options_init's
@@ -130,12 +134,20 @@ int txkv_begin(txkv_db *db, const txkv_txn_options *o, txkv_txn **txnp);
 /*
  * Commits and frees txn, whatever it returns.  Errors: TXKV_CONFLICT,
  * TXKV_DEADLOCK, TXKV_LOCK_TIMEOUT (retryable: nothing was written),
- * TXKV_FULL, TXKV_NOMEM, TXKV_ABORTED (txn had already failed).
+ * TXKV_FULL, TXKV_NOMEM, TXKV_ABORTED (txn had already failed),
+ * TXKV_INVALID (txn is NULL or already ended: nothing happens).
  */
 int txkv_commit(txkv_txn *txn);
 
-/* Rolls back and frees txn.  NULL is ignored. */
+/* Rolls back and frees txn.  NULL and ended transactions are ignored. */
 void txkv_abort(txkv_txn *txn);
+
+/*
+ * Every call below that takes a txn (or a cursor) returns TXKV_INVALID for a
+ * NULL one, one that has ended (stale handles), and one that another thread
+ * is inside a call on: release builds catch most such overlaps, debug
+ * builds (--enable-debug) all of them, and abort the program with a message.
+ */
 
 /*
  * Reads key.  *val stays valid until txn ends; it is not NUL-terminated.
@@ -170,7 +182,9 @@ int txkv_del(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen);
  * Ordered cursors over a keyspace with a B+tree.  A cursor sees what txn's
  * gets see, merged with txn's own pending writes, in key order.
  * txkv_cursor_open errors: TXKV_NOTSUP (hash-only keyspace), TXKV_INVALID,
- * TXKV_ABORTED, TXKV_NOMEM.  Close every cursor before its txn ends.
+ * TXKV_ABORTED, TXKV_NOMEM.  Ending txn closes its cursors; calls on them
+ * afterwards return TXKV_INVALID, and txkv_cursor_close on them does
+ * nothing, so a late close is harmless.
  */
 int txkv_cursor_open(txkv_txn *txn, txkv_ks *ks, txkv_cursor **cp);
 /* Positions on the first key >= key (key NULL: the first key).  0 or TXKV_NOTFOUND. */
@@ -181,6 +195,8 @@ int txkv_cursor_next(txkv_cursor *c);
 int txkv_cursor_prev(txkv_cursor *c);
 /* The current entry; pointers valid until txn ends.  TXKV_NOTFOUND if unpositioned. */
 int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val, size_t *vlen);
+/* Closes c.  NULL, and cursors already closed (also by the end of their
+ * transaction), are ignored. */
 void txkv_cursor_close(txkv_cursor *c);
 
 /*
@@ -192,8 +208,10 @@ void txkv_cursor_close(txkv_cursor *c);
 int txkv_run(txkv_db *db, const txkv_txn_options *o, int (*fn)(txkv_txn *txn, void *arg), void *arg,
              int max_tries);
 
-/* A transaction's identifier: unique among the database's live transactions,
- * stable for its life (kv-cli and the deadlock history show it). */
+/* A transaction's identifier, never 0: unique for the database's life (no
+ * later transaction gets the id of an earlier one, so the deadlock history
+ * never names a later transaction), stable for the transaction's life
+ * (kv-cli and the deadlock history show it).  0 for NULL or an ended txn. */
 uint64_t txkv_txn_id(txkv_txn *txn);
 
 /*

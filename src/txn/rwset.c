@@ -112,8 +112,6 @@ static int check_key(const void *key, size_t klen)
 static int access_prepare(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
                           struct kref *k)
 {
-    if (!t)
-        return TXKV_INVALID;
     if (t->failed)
         return TXKV_ABORTED;
     if (check_key(key, klen) || (ks && ks->set != t->g->ks))
@@ -147,8 +145,7 @@ static void wentry_replace(struct txkv_txn *t, struct wentry *w, struct version 
 {
     t->wbytes -= version_bytes(w->ver->vlen);
     /* A get may have returned a pointer into the old value: keep it. */
-    atomic_store_explicit(&w->ver->next, t->superseded, memory_order_relaxed);
-    t->superseded = w->ver;
+    txn_supersede(t, w->ver);
     w->ver = v;
     t->wbytes += version_bytes(v->vlen);
 }
@@ -201,22 +198,28 @@ static int txn_write(struct txkv_txn *t, const struct kref *k, const void *val, 
     return 0;
 }
 
-int txkv_put(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen)
+int txkv_put(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_write(t, &k, val, vlen, false);
     txn_leave(t);
     return rc;
 }
 
-int txkv_del(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen)
+int txkv_del(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_write(t, &k, NULL, 0, true);
     txn_leave(t);
@@ -322,23 +325,29 @@ static int txn_read(struct txkv_txn *t, const struct kref *k, const void **val, 
     return rc ? rc : found(v, val, vlen);
 }
 
-int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val, size_t *vlen)
+int txkv_get(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_read(t, &k, val, vlen, false);
     txn_leave(t);
     return rc;
 }
 
-int txkv_get_for_update(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val,
+int txkv_get_for_update(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen, const void **val,
                         size_t *vlen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_read(t, &k, val, vlen, true);
     txn_leave(t);
