@@ -187,13 +187,22 @@ int txkv_del(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen);
  * nothing, so a late close is harmless.
  */
 int txkv_cursor_open(txkv_txn *txn, txkv_ks *ks, txkv_cursor **cp);
-/* Positions on the first key >= key (key NULL: the first key).  0 or TXKV_NOTFOUND. */
+/* Positions on the first key >= key (key NULL with klen 0: the first key;
+ * NULL with klen > 0 is TXKV_INVALID).  0 or TXKV_NOTFOUND (past the end). */
 int txkv_cursor_seek(txkv_cursor *c, const void *key, size_t klen);
-/* Moves to the next key; TXKV_NOTFOUND past the end (the cursor stays there). */
+/* Positions on the last key <= key (key NULL with klen 0: the last key).
+ * 0 or TXKV_NOTFOUND (before the start). */
+int txkv_cursor_seek_prev(txkv_cursor *c, const void *key, size_t klen);
+/* Positions on the last key; 0 or TXKV_NOTFOUND (empty). */
+int txkv_cursor_last(txkv_cursor *c);
+/* Moves to the next key; TXKV_NOTFOUND past the end (the cursor stays there).
+ * On a cursor not positioned yet: the first key (as seek(c, NULL, 0)). */
 int txkv_cursor_next(txkv_cursor *c);
-/* Moves to the previous key; TXKV_NOTFOUND before the start. */
+/* Moves to the previous key; TXKV_NOTFOUND before the start.  On a cursor
+ * not positioned yet: the last key (as txkv_cursor_last). */
 int txkv_cursor_prev(txkv_cursor *c);
-/* The current entry; pointers valid until txn ends.  TXKV_NOTFOUND if unpositioned. */
+/* The current entry; pointers valid until txn ends; any out-parameter may
+ * be NULL.  TXKV_NOTFOUND if unpositioned or off either end. */
 int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val, size_t *vlen);
 /* Closes c.  NULL, and cursors already closed (also by the end of their
  * transaction), are ignored. */

@@ -454,7 +454,7 @@ static int cursor_step(struct txkv_cursor *c, struct cpos from)
 
 static int cursor_seek(struct txkv_cursor *c, const void *key, size_t klen, int dir)
 {
-    if (key && (klen < 1 || klen > TXKV_MAX_KEY))
+    if (key ? klen < 1 || klen > TXKV_MAX_KEY : klen != 0)
         return TXKV_INVALID;
     const uint8_t *k = NULL;
     if (key && !(k = arena_copy(c->txn, key, klen)))
@@ -508,6 +508,23 @@ int txkv_cursor_seek(txkv_cursor *ch, const void *key, size_t klen)
     rc = t->failed ? TXKV_ABORTED : cursor_seek(c, key, klen, +1);
     txn_leave(t);
     return rc;
+}
+
+int txkv_cursor_seek_prev(txkv_cursor *ch, const void *key, size_t klen)
+{
+    struct txkv_cursor *c;
+    struct txkv_txn *t;
+    int rc = cursor_enter(ch, &c, &t, __func__);
+    if (rc)
+        return rc;
+    rc = t->failed ? TXKV_ABORTED : cursor_seek(c, key, klen, -1);
+    txn_leave(t);
+    return rc;
+}
+
+int txkv_cursor_last(txkv_cursor *ch)
+{
+    return txkv_cursor_seek_prev(ch, NULL, 0);
 }
 
 int txkv_cursor_next(txkv_cursor *ch)

@@ -184,7 +184,7 @@ static void *sleeper_main(void *p)
 static const char *const call_name[] = {
     "txkv_get",         "txkv_get_for_update", "txkv_put",          "txkv_del",
     "txkv_cursor_open", "txkv_commit",         "txkv_abort",        "txkv_txn_id",
-    "txkv_cursor_next", "txkv_cursor_seek",    "txkv_cursor_close",
+    "txkv_cursor_next", "txkv_cursor_seek",    "txkv_cursor_close", "txkv_cursor_seek_prev",
 };
 #define NCALLS ((int)(sizeof call_name / sizeof call_name[0]))
 
@@ -219,6 +219,8 @@ static int call_refused(int i, txkv_txn *t, txkv_cursor *c)
     case 10:
         txkv_cursor_close(c);
         return 1; /* checked by the cursor working afterwards */
+    case 11:
+        return txkv_cursor_seek_prev(c, "z", 1) == TXKV_INVALID;
     default:
         return 0;
     }
