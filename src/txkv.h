@@ -209,6 +209,22 @@ int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void *
 void txkv_cursor_close(txkv_cursor *c);
 
 /*
+ * Savepoints.  txkv_savepoint marks the transaction's writes so far and
+ * returns an id in *sp; txkv_rollback_to(txn, sp) undoes every put and
+ * delete made after it, and discards the savepoints taken after it (sp
+ * itself stays and can be rolled back to again).  Kept, as PostgreSQL and
+ * RocksDB keep them: the snapshot, what was read (SERIALIZABLE still
+ * validates those reads and scans), pessimistic locks (until the end), and
+ * every pointer gets and cursors returned, rolled-back values included.
+ * Ids are never reused within a transaction object, so an id that was
+ * discarded, belongs to another transaction or was never given is
+ * TXKV_INVALID.  Errors: TXKV_INVALID, TXKV_ABORTED (failed txn: a
+ * rollback does not revive it), TXKV_NOMEM.
+ */
+int txkv_savepoint(txkv_txn *txn, uint32_t *sp);
+int txkv_rollback_to(txkv_txn *txn, uint32_t sp);
+
+/*
  * Runs fn in a transaction and commits it; while fn or the commit fails with
  * a retryable code, runs it again in a new transaction, up to max_tries times
  * (0: no limit).  fn returns 0 to commit, anything else to abort and return

@@ -70,6 +70,15 @@ static void wmap_add(struct txkv_txn *t, size_t idx)
     t->wmap[i] = (uint32_t)idx + 1;
 }
 
+void wset_rebuild_map(struct txkv_txn *t)
+{
+    if (t->wmap)
+        memset(t->wmap, 0, t->wmap_cap * sizeof *t->wmap);
+    for (size_t i = 0; i < t->nws; i++)
+        wmap_add(t, i);
+    t->sorted_valid = false;
+}
+
 static int ws_cmp(const struct txkv_txn *t, uint32_t a, uint32_t b)
 {
     const struct wentry *x = &t->ws[a], *y = &t->ws[b];
@@ -140,12 +149,15 @@ static int txn_lock(struct txkv_txn *t, const struct kref *k, int mode, struct r
     return 0;
 }
 
-/* A second write of a key t already wrote: replace the buffered version. */
+/* A second write of a key t already wrote: replace the buffered version.
+ * Room for an undo record was reserved (savepoint_reserve). */
 static void wentry_replace(struct txkv_txn *t, struct wentry *w, struct version *v)
 {
     t->wbytes -= version_bytes(w->ver->vlen);
-    /* A get may have returned a pointer into the old value: keep it. */
-    txn_supersede(t, w->ver);
+    /* A savepoint may want the old value back; else a get may have
+     * returned a pointer into it: keep it either way. */
+    if (!savepoint_keep(t, (size_t)(w - t->ws), w->ver))
+        txn_supersede(t, w->ver);
     w->ver = v;
     t->wbytes += version_bytes(v->vlen);
 }
@@ -184,6 +196,10 @@ static int txn_write(struct txkv_txn *t, const struct kref *k, const void *val, 
         return TXKV_NOMEM;
     struct wentry *w = wset_find(t, k);
     if (w) {
+        if (savepoint_reserve(t)) {
+            version_free_now(v);
+            return TXKV_NOMEM;
+        }
         wentry_replace(t, w, v);
         return 0;
     }

@@ -188,7 +188,7 @@ int txn_begin(struct txn_global *g, const txkv_txn_options *o, struct txkv_txn *
     t->nws = t->nrs = t->nranges = t->nsorted = 0;
     t->sorted_valid = false;
     t->wbytes = 0;
-    assert(!t->cursors && !t->superseded);
+    assert(!t->cursors && !t->nsps && !t->nundo && !t->superseded);
     t->lk.timeout_us = opt.timeout_us;
     /* Optimistic transactions get an id only when asked (txkv_txn_id);
      * pessimistic ones need it now: it is their age for the victim rule. */
@@ -217,6 +217,7 @@ static void txn_release_locks(struct txkv_txn *t)
 static void txn_end(struct txkv_txn *t)
 {
     cursor_close_all(t);
+    savepoint_clear(t);
     txn_release_locks(t); /* strict 2PL: after the commit is visible */
     for (size_t i = 0; i < t->nws; i++)
         if (t->ws[i].ver)
@@ -256,6 +257,8 @@ static void txn_end(struct txkv_txn *t)
 static void txn_destroy(struct txkv_txn *t)
 {
     cursor_destroy_all(t);
+    free(t->sps);
+    free(t->undo);
     lock_owner_fini(&t->lk);
     free(t->ws);
     free(t->wmap);

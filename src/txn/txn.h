@@ -65,6 +65,21 @@ struct rentry {
     uint64_t read_ts;
 };
 
+/* A savepoint: the write set as it was (src/txn/savepoint.c). */
+struct savepoint {
+    uint32_t id;   /* from t->next_sp: never reused on this object */
+    size_t nws;    /* write-set entries then */
+    size_t nundo;  /* undo records then */
+    size_t wbytes; /* t->wbytes then */
+};
+
+/* A write-set entry's version replaced while a savepoint covered it: old
+ * comes back if the savepoint is rolled back to. */
+struct undo {
+    size_t idx;          /* into ws */
+    struct version *old; /* owned by the undo log until restored */
+};
+
 /* A scanned key range that must be unchanged at commit (SERIALIZABLE). */
 struct rangeentry {
     struct txkv_ks *ks;
@@ -129,6 +144,16 @@ struct txkv_txn {
     struct txkv_cursor *cursors;     /* open cursors, closed with the txn */
     struct txkv_cursor *cursor_pool; /* closed cursor objects, kept for reuse:
                                         stale cursor handles point here */
+
+    /* Savepoints, oldest first, and the undo log (src/txn/savepoint.c).
+     * Invariant: every version the transaction allocated is owned by
+     * exactly one of ws[0..nws).ver, the superseded list and
+     * undo[0..nundo).old; txn_end frees all three. */
+    struct savepoint *sps;
+    size_t nsps, capsps;
+    struct undo *undo;
+    size_t nundo, capundo;
+    uint32_t next_sp; /* the last savepoint id given; never reset */
 };
 
 /* ---- for db.c ------------------------------------------------------------ */
@@ -242,6 +267,19 @@ void txn_record_empty(struct record *r, void *arg);
 
 /* commit.c: latch, timestamp, validate, install, publish (both schemes). */
 int txn_commit_writes(struct txkv_txn *t);
+
+/* Rebuilds the write set's hash map after entries were dropped (rwset.c). */
+void wset_rebuild_map(struct txkv_txn *t);
+
+/* savepoint.c: before ws[idx]'s version is replaced by a later write, keep
+ * old for a savepoint that covers idx.  True if the undo log took old (else
+ * the caller puts it on t->superseded).  Never fails: room was reserved by
+ * savepoint_reserve. */
+bool savepoint_keep(struct txkv_txn *t, size_t idx, struct version *old);
+/* Room for one more undo record; 0 or TXKV_NOMEM. */
+int savepoint_reserve(struct txkv_txn *t);
+/* Drops every savepoint, freeing the versions the undo log owns (end). */
+void savepoint_clear(struct txkv_txn *t);
 
 /* cursor.c */
 /* Closes t's open cursors (their handles become stale) at the end of t. */

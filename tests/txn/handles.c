@@ -185,11 +185,13 @@ static const char *const call_name[] = {
     "txkv_get",         "txkv_get_for_update", "txkv_put",          "txkv_del",
     "txkv_cursor_open", "txkv_commit",         "txkv_abort",        "txkv_txn_id",
     "txkv_cursor_next", "txkv_cursor_seek",    "txkv_cursor_close", "txkv_cursor_seek_prev",
+    "txkv_savepoint",   "txkv_rollback_to",
 };
 #define NCALLS ((int)(sizeof call_name / sizeof call_name[0]))
 
-/* Calls entry point i on t (or its cursor c); 1 if it was refused. */
-static int call_refused(int i, txkv_txn *t, txkv_cursor *c)
+/* Calls entry point i on t (or its cursor c); 1 if it was refused.  sp: a
+ * savepoint of t. */
+static int call_refused(int i, txkv_txn *t, txkv_cursor *c, uint32_t sp)
 {
     const void *v;
     size_t vl;
@@ -221,6 +223,10 @@ static int call_refused(int i, txkv_txn *t, txkv_cursor *c)
         return 1; /* checked by the cursor working afterwards */
     case 11:
         return txkv_cursor_seek_prev(c, "z", 1) == TXKV_INVALID;
+    case 12:
+        return txkv_savepoint(t, &sp) == TXKV_INVALID;
+    case 13:
+        return txkv_rollback_to(t, sp) == TXKV_INVALID;
     default:
         return 0;
     }
@@ -244,6 +250,9 @@ static int two_threads(int which)
         txkv_begin(db, &o, &t) || txkv_put(t, NULL, "mine", 4, "t", 1) ||
         txkv_cursor_open(t, NULL, &c))
         return -1;
+    uint32_t sp = 0;
+    if (txkv_savepoint(t, &sp))
+        return -1;
     struct sleeper s = {t, 1};
     pthread_t th;
     pthread_create(&th, NULL, sleeper_main, &s);
@@ -251,7 +260,7 @@ static int two_threads(int which)
         sched_yield();
     int refused = 0;
     for (int i = which < 0 ? 0 : which; i < (which < 0 ? NCALLS : which + 1); i++)
-        refused += call_refused(i, t, c);
+        refused += call_refused(i, t, c, sp);
     txkv_abort(u); /* A gets the lock now */
     pthread_join(th, NULL);
     const void *k;
