@@ -78,9 +78,11 @@ typedef struct txkv_txn_options {
     uint64_t lock_timeout_us; /* 0 = the database default */
 } txkv_txn_options;
 
-/* The name of a code ("CONFLICT"), or "UNKNOWN" for a value not in the table. */
+/* The NAME of a code ("CONFLICT"), or "UNKNOWN" for a value not in the
+ * table.  (Unlike strerror(3): txkv_errmsg gives the description.) */
 const char *txkv_strerror(int rc);
-/* A one-line description of a code, for messages. */
+/* A one-line DESCRIPTION of a code, for messages ("transaction conflicts
+ * with a concurrent commit; retry it"). */
 const char *txkv_errmsg(int rc);
 /* 1 for TXKV_CONFLICT, TXKV_DEADLOCK and TXKV_LOCK_TIMEOUT, else 0. */
 int txkv_is_retryable(int rc);
@@ -91,7 +93,7 @@ void txkv_options_init(txkv_options *o);
 void txkv_txn_options_init(txkv_txn_options *o);
 
 typedef struct txkv_db txkv_db; /* a database: keyspaces + transaction manager */
-typedef struct txkv_ks txkv_ks; /* a keyspace; NULL means the default one */
+typedef struct txkv_ks txkv_ks; /* a keyspace; NULL means the default one, "default" */
 /* A transaction; usable by one thread at a time.  The pointer is a handle:
  * once the transaction ends, calls with it return TXKV_INVALID (even when a
  * later txkv_begin returned an equal-looking pointer: handles are never
@@ -117,7 +119,8 @@ void txkv_close(txkv_db *db);
  * flags may name the indexes: TXKV_HASH, TXKV_ORDERED, or both (the default
  * when neither is given).  For a keyspace that exists, index flags given
  * must match its indexes; none given matches any.  A name is 1 to 255
- * bytes.  The default keyspace (ks == NULL everywhere) has both indexes.
+ * bytes.  The default keyspace (ks == NULL everywhere) has both indexes and
+ * is called "default": txkv_keyspace(db, "default", ...) returns it.
  * Errors: TXKV_NOTFOUND (absent, no TXKV_CREATE), TXKV_EXISTS (present with
  * other index flags), TXKV_INVALID, TXKV_NOMEM.
  */
@@ -139,7 +142,9 @@ int txkv_begin(txkv_db *db, const txkv_txn_options *o, txkv_txn **txnp);
  */
 int txkv_commit(txkv_txn *txn);
 
-/* Rolls back and frees txn.  NULL and ended transactions are ignored. */
+/* Rolls back and frees txn.  NULL and ended transactions are ignored.
+ * Aborting a TXKV_RDONLY transaction counts in aborts_rdonly, not
+ * aborts_user (txkv_stats). */
 void txkv_abort(txkv_txn *txn);
 
 /*
@@ -151,8 +156,9 @@ void txkv_abort(txkv_txn *txn);
 
 /*
  * Reads key.  *val stays valid until txn ends; it is not NUL-terminated.
- * Errors: TXKV_NOTFOUND, TXKV_INVALID (key length 0 or > TXKV_MAX_KEY, NULL
- * arguments; txn stays usable), TXKV_ABORTED, and for pessimistic
+ * val and vlen may be NULL: the value is then not returned (an existence
+ * check).  Errors: TXKV_NOTFOUND, TXKV_INVALID (NULL key, key length 0 or
+ * > TXKV_MAX_KEY; txn stays usable), TXKV_ABORTED, and for pessimistic
  * transactions the lock errors.
  */
 int txkv_get(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen, const void **val,
@@ -280,9 +286,21 @@ struct txkv_lock_info {
 size_t txkv_locks(txkv_db *db, struct txkv_lock_info *out, size_t max);
 
 struct txkv_stats {
-    uint64_t commits, aborts_conflict, aborts_deadlock, aborts_timeout, aborts_full, aborts_user,
-        keys, versions, bytes, gc_freed, active_txns,
-        oldest_snapshot_age_us; /* how long the oldest live snapshot has pinned versions */
+    uint64_t commits;         /* txkv_commit calls that returned 0 (read-only ones too) */
+    uint64_t aborts_conflict; /* transactions failed with TXKV_CONFLICT */
+    uint64_t aborts_deadlock; /* ... with TXKV_DEADLOCK (deadlock victims) */
+    uint64_t aborts_timeout;  /* ... with TXKV_LOCK_TIMEOUT */
+    uint64_t aborts_full;     /* ... with TXKV_FULL */
+    uint64_t aborts_user;     /* txkv_abort of a writable transaction that had not failed */
+    uint64_t keys;            /* keys whose newest committed version is a value, all keyspaces */
+    uint64_t versions;        /* committed versions held: old ones and tombstones included */
+    uint64_t bytes;           /* bytes counted against mem_limit */
+    uint64_t gc_freed;        /* versions freed by the garbage collector so far */
+    uint64_t active_txns;     /* transactions begun and not yet ended */
+    uint64_t oldest_snapshot_age_us; /* how long the oldest live snapshot has pinned versions */
+    /* txkv_abort of a TXKV_RDONLY transaction that had not failed: the way
+     * LMDB-style code ends every read, so not a user abort of work. */
+    uint64_t aborts_rdonly;
 };
 /* A consistent-enough picture of the database (counters are read without a lock). */
 void txkv_stats(txkv_db *db, struct txkv_stats *st);

@@ -280,11 +280,13 @@ static void count(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
-/* Aborts t, which the caller entered. */
+/* Aborts t, which the caller entered.  An abort of a read-only
+ * transaction is how LMDB-style code ends every read: it is counted as
+ * aborts_rdonly, not as a user abort of work. */
 static void txn_abort(struct txkv_txn *t)
 {
     if (!t->failed)
-        count(&t->n_user);
+        count(t->flags & TXKV_RDONLY ? &t->n_rdonly_abort : &t->n_user);
     txn_end(t);
 }
 
@@ -428,6 +430,7 @@ void txn_stats(struct txn_global *g, struct txkv_stats *st)
         st->aborts_user += atomic_load_explicit(&t->n_user, memory_order_relaxed);
         st->aborts_deadlock += atomic_load_explicit(&t->n_deadlock, memory_order_relaxed);
         st->aborts_timeout += atomic_load_explicit(&t->n_timeout, memory_order_relaxed);
+        st->aborts_rdonly += atomic_load_explicit(&t->n_rdonly_abort, memory_order_relaxed);
         if (atomic_load_explicit(&t->pin.ts, memory_order_acquire)) {
             uint64_t b = atomic_load_explicit(&t->begin_ns, memory_order_relaxed);
             st->active_txns++;

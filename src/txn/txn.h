@@ -107,7 +107,8 @@ struct txkv_txn {
     _Atomic uint64_t begin_ns; /* now_ns() at begin, for stats */
     struct txkv_txn *all_next; /* g->txns, immutable once linked */
     /* per-object counters, summed by txkv_stats */
-    _Atomic uint64_t n_commits, n_conflict, n_full, n_user, n_since_horizon, n_deadlock, n_timeout;
+    _Atomic uint64_t n_commits, n_conflict, n_full, n_user, n_since_horizon, n_deadlock, n_timeout,
+        n_rdonly_abort;
 
     struct txn_global *g __attribute__((aligned(64)));
     uint64_t begin_ts;
