@@ -1,5 +1,9 @@
-# Fills @ERRORS@ in a man page from TXKV_ERROR_TABLE in txkv.h, and
-# @VERSION@.  Usage: awk -v version=V -f gen-errors.awk txkv.h page.in
+# Fills a man page template: @ERRORS@ from TXKV_ERROR_TABLE in txkv.h,
+# @VERSION@, and @EXAMPLE@ with the C file `example` (tests/base/example.c,
+# which make check compiles and runs), escaped for roff: a backslash is \e,
+# a hyphen \-, a quote \(aq, a line starting with . or ' gets \&.
+# tests/base/example.sh turns the page back into the file and compares.
+# Usage: awk -v version=V -v example=FILE -f gen-errors.awk txkv.h page.in
 FNR == NR {
     if ($0 ~ /^ *X\([A-Z_]+, *-?[0-9]+, *[01], *"/) {
         line = $0
@@ -13,4 +17,20 @@ FNR == NR {
     next
 }
 /@ERRORS@/ { printf "%s", errs; next }
+/@EXAMPLE@/ {
+    if (example == "" || (getline line < example) <= 0) {
+        print "gen-errors.awk: no example file" > "/dev/stderr"
+        exit 1
+    }
+    do {
+        gsub(/\\/, "\\\\e", line)
+        gsub(/-/, "\\\\-", line)
+        gsub(/'/, "\\\\(aq", line)
+        if (line ~ /^[.]/)
+            line = "\\&" line
+        print line
+    } while ((getline line < example) > 0)
+    close(example)
+    next
+}
 { gsub(/@VERSION@/, version); print }
