@@ -181,6 +181,8 @@ int cli_tokenize(const char *s, size_t n, struct cli_tokens *t, char *err, size_
         int quoted;
         if (is_blank(c)) {
             lx.i++;
+        } else if (c == '#') {
+            break; /* a comment to the end of the line, as in a shell: PUT k v # why */
         } else if (c == ';') {
             tok_push(t, NULL, 0, 0);
             lx.i++;
@@ -291,7 +293,13 @@ static const struct cli_cmd_info commands[] = {
      "  comments (# or --).  The file is checked before anything is written; it\n"
      "  loads in the session's open transaction, or else in one transaction of\n"
      "  its own."},
-    {".sleep", CLI_DOT_SLEEP, "SECONDS", "pause this session (for scripts)", NULL},
+    {".read", CLI_DOT_READ, "FILE", "run the commands in FILE, as -f does",
+     "  FILE's lines run as if typed here, in the current session; .read may\n"
+     "  nest.  Errors name the file and the line: (error) NAME: FILE:LINE: ...\n"
+     "  A relative FILE is found from kv-cli's working directory."},
+    {".sleep", CLI_DOT_SLEEP, "SECONDS", "pause this session (for scripts)",
+     "  A session that sleeps longer than --wait is reported \"sleeping\"; the\n"
+     "  shell goes on meanwhile."},
     {".quit", CLI_DOT_QUIT, "", "leave kv-cli (also .exit and Ctrl-D)", NULL},
     {".exit", CLI_DOT_QUIT, "", "the same as .quit", NULL},
 };
@@ -707,6 +715,7 @@ static int (*const parsers[])(struct pstate *) = {
     [CLI_HELP] = args_optional_one,
     [CLI_DOT_DUMP] = args_optional_one,
     [CLI_DOT_LOAD] = args_one,
+    [CLI_DOT_READ] = args_one,
     [CLI_DOT_SESSION] = args_session,
     [CLI_DOT_ISOLATION] = args_isolation,
     [CLI_DOT_CC] = args_cc,

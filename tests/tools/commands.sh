@@ -24,7 +24,9 @@ printf '%s\n' "$out" | sed -n 2p | grep -Eq '^\{"commits":1,.*"oldest_snapshot_a
 ok $? "STATS in JSON is one object"
 
 run_cli --format=csv -c 'PUT "a b" "1,2"; SCAN'
-[ "$out" = 'OK
+[ "$out" = 'status
+OK
+key,value
 a b,"1,2"' ]
 ok $? "--format=csv"
 
