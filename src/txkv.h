@@ -16,6 +16,19 @@ extern "C" {
 #endif
 
 /*
+ * The version of this header.  txkv_version() returns the version of the
+ * library actually linked, which a program can compare with
+ * TXKV_VERSION_STRING.  (configure.ac's AC_INIT carries the same version;
+ * tests/base/version checks that they agree.)
+ */
+#define TXKV_VERSION_MAJOR  0
+#define TXKV_VERSION_MINOR  2
+#define TXKV_VERSION_PATCH  0
+#define TXKV_VERSION_STRING "0.2.0"
+/* "MAJOR.MINOR.PATCH" of the library linked. */
+const char *txkv_version(void);
+
+/*
  * The error table: X(NAME, value, retryable, message).  It is the one
  * definition of the codes; the enum, txkv_strerror(), txkv_is_retryable()
  * and the ERRORS section of txkv(3) are all generated from it.
@@ -49,7 +62,10 @@ enum { TXKV_CREATE = 1, TXKV_HASH = 2, TXKV_ORDERED = 4 }; /* keyspace flags */
 #define TXKV_MAX_VALUE ((size_t)1 << 31)
 
 typedef struct txkv_options {
-    size_t mem_limit;         /* bytes of keys+values+versions+indexes; 0 = none */
+    /* Bytes of keys, values, versions and index entries the database may
+     * hold; a write that would pass it fails with TXKV_FULL.  0 = no limit;
+     * so is any value of 2^63 or more (SIZE_MAX is the customary "none"). */
+    size_t mem_limit;
     int isolation;            /* default for transactions; TXKV_SNAPSHOT */
     int cc;                   /* default scheme; TXKV_OPTIMISTIC */
     uint64_t lock_timeout_us; /* pessimistic waits; 0 = wait, deadlocks still detected */
@@ -62,9 +78,11 @@ typedef struct txkv_txn_options {
     uint64_t lock_timeout_us; /* 0 = the database default */
 } txkv_txn_options;
 
-/* The name of a code ("CONFLICT"), or "UNKNOWN" for a value not in the table. */
+/* The NAME of a code ("CONFLICT"), or "UNKNOWN" for a value not in the
+ * table.  (Unlike strerror(3): txkv_errmsg gives the description.) */
 const char *txkv_strerror(int rc);
-/* A one-line description of a code, for messages. */
+/* A one-line DESCRIPTION of a code, for messages ("transaction conflicts
+ * with a concurrent commit; retry it"). */
 const char *txkv_errmsg(int rc);
 /* 1 for TXKV_CONFLICT, TXKV_DEADLOCK and TXKV_LOCK_TIMEOUT, else 0. */
 int txkv_is_retryable(int rc);
@@ -74,10 +92,14 @@ void txkv_options_init(txkv_options *o);
 /* Fills *o so that every field means "the database default" (0). */
 void txkv_txn_options_init(txkv_txn_options *o);
 
-typedef struct txkv_db txkv_db;         /* a database: keyspaces + transaction manager */
-typedef struct txkv_ks txkv_ks;         /* a keyspace; NULL means the default one */
-typedef struct txkv_txn txkv_txn;       /* a transaction; usable by one thread at a time */
-typedef struct txkv_cursor txkv_cursor; /* an ordered cursor inside a transaction */
+typedef struct txkv_db txkv_db; /* a database: keyspaces + transaction manager */
+typedef struct txkv_ks txkv_ks; /* a keyspace; NULL means the default one, "default" */
+/* A transaction; usable by one thread at a time.  The pointer is a handle:
+ * once the transaction ends, calls with it return TXKV_INVALID (even when a
+ * later txkv_begin returned an equal-looking pointer: handles are never
+ * dereferenced, only checked). */
+typedef struct txkv_txn txkv_txn;
+typedef struct txkv_cursor txkv_cursor; /* an ordered cursor inside a transaction; a handle too */
 
 /*
  * Opens an empty in-memory database.  o may be NULL (txkv_options_init's
@@ -97,7 +119,8 @@ void txkv_close(txkv_db *db);
  * flags may name the indexes: TXKV_HASH, TXKV_ORDERED, or both (the default
  * when neither is given).  For a keyspace that exists, index flags given
  * must match its indexes; none given matches any.  A name is 1 to 255
- * bytes.  The default keyspace (ks == NULL everywhere) has both indexes.
+ * bytes.  The default keyspace (ks == NULL everywhere) has both indexes and
+ * is called "default": txkv_keyspace(db, "default", ...) returns it.
  * Errors: TXKV_NOTFOUND (absent, no TXKV_CREATE), TXKV_EXISTS (present with
  * other index flags), TXKV_INVALID, TXKV_NOMEM.
  */
@@ -114,17 +137,28 @@ int txkv_begin(txkv_db *db, const txkv_txn_options *o, txkv_txn **txnp);
 /*
  * Commits and frees txn, whatever it returns.  Errors: TXKV_CONFLICT,
  * TXKV_DEADLOCK, TXKV_LOCK_TIMEOUT (retryable: nothing was written),
- * TXKV_FULL, TXKV_NOMEM, TXKV_ABORTED (txn had already failed).
+ * TXKV_FULL, TXKV_NOMEM, TXKV_ABORTED (txn had already failed),
+ * TXKV_INVALID (txn is NULL or already ended: nothing happens).
  */
 int txkv_commit(txkv_txn *txn);
 
-/* Rolls back and frees txn.  NULL is ignored. */
+/* Rolls back and frees txn.  NULL and ended transactions are ignored.
+ * Aborting a TXKV_RDONLY transaction counts in aborts_rdonly, not
+ * aborts_user (txkv_stats). */
 void txkv_abort(txkv_txn *txn);
 
 /*
+ * Every call below that takes a txn (or a cursor) returns TXKV_INVALID for a
+ * NULL one, one that has ended (stale handles), and one that another thread
+ * is inside a call on: release builds catch most such overlaps, debug
+ * builds (--enable-debug) all of them, and abort the program with a message.
+ */
+
+/*
  * Reads key.  *val stays valid until txn ends; it is not NUL-terminated.
- * Errors: TXKV_NOTFOUND, TXKV_INVALID (key length 0 or > TXKV_MAX_KEY, NULL
- * arguments; txn stays usable), TXKV_ABORTED, and for pessimistic
+ * val and vlen may be NULL: the value is then not returned (an existence
+ * check).  Errors: TXKV_NOTFOUND, TXKV_INVALID (NULL key, key length 0 or
+ * > TXKV_MAX_KEY; txn stays usable), TXKV_ABORTED, and for pessimistic
  * transactions the lock errors.
  */
 int txkv_get(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen, const void **val,
@@ -154,18 +188,47 @@ int txkv_del(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen);
  * Ordered cursors over a keyspace with a B+tree.  A cursor sees what txn's
  * gets see, merged with txn's own pending writes, in key order.
  * txkv_cursor_open errors: TXKV_NOTSUP (hash-only keyspace), TXKV_INVALID,
- * TXKV_ABORTED, TXKV_NOMEM.  Close every cursor before its txn ends.
+ * TXKV_ABORTED, TXKV_NOMEM.  Ending txn closes its cursors; calls on them
+ * afterwards return TXKV_INVALID, and txkv_cursor_close on them does
+ * nothing, so a late close is harmless.
  */
 int txkv_cursor_open(txkv_txn *txn, txkv_ks *ks, txkv_cursor **cp);
-/* Positions on the first key >= key (key NULL: the first key).  0 or TXKV_NOTFOUND. */
+/* Positions on the first key >= key (key NULL with klen 0: the first key;
+ * NULL with klen > 0 is TXKV_INVALID).  0 or TXKV_NOTFOUND (past the end). */
 int txkv_cursor_seek(txkv_cursor *c, const void *key, size_t klen);
-/* Moves to the next key; TXKV_NOTFOUND past the end (the cursor stays there). */
+/* Positions on the last key <= key (key NULL with klen 0: the last key).
+ * 0 or TXKV_NOTFOUND (before the start). */
+int txkv_cursor_seek_prev(txkv_cursor *c, const void *key, size_t klen);
+/* Positions on the last key; 0 or TXKV_NOTFOUND (empty). */
+int txkv_cursor_last(txkv_cursor *c);
+/* Moves to the next key; TXKV_NOTFOUND past the end (the cursor stays there).
+ * On a cursor not positioned yet: the first key (as seek(c, NULL, 0)). */
 int txkv_cursor_next(txkv_cursor *c);
-/* Moves to the previous key; TXKV_NOTFOUND before the start. */
+/* Moves to the previous key; TXKV_NOTFOUND before the start.  On a cursor
+ * not positioned yet: the last key (as txkv_cursor_last). */
 int txkv_cursor_prev(txkv_cursor *c);
-/* The current entry; pointers valid until txn ends.  TXKV_NOTFOUND if unpositioned. */
+/* The current entry; pointers valid until txn ends; any out-parameter may
+ * be NULL.  TXKV_NOTFOUND if unpositioned or off either end. */
 int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val, size_t *vlen);
+/* Closes c.  NULL, and cursors already closed (also by the end of their
+ * transaction), are ignored. */
 void txkv_cursor_close(txkv_cursor *c);
+
+/*
+ * Savepoints.  txkv_savepoint marks the transaction's writes so far and
+ * returns an id in *sp; txkv_rollback_to(txn, sp) undoes every put and
+ * delete made after it, and discards the savepoints taken after it (sp
+ * itself stays and can be rolled back to again).  Kept, as PostgreSQL and
+ * RocksDB keep them: the snapshot, what was read (SERIALIZABLE still
+ * validates those reads and scans), pessimistic locks (until the end), and
+ * every pointer gets and cursors returned, rolled-back values included.
+ * Ids are never reused within a transaction object, so an id that was
+ * discarded, belongs to another transaction or was never given is
+ * TXKV_INVALID.  Errors: TXKV_INVALID, TXKV_ABORTED (failed txn: a
+ * rollback does not revive it), TXKV_NOMEM.
+ */
+int txkv_savepoint(txkv_txn *txn, uint32_t *sp);
+int txkv_rollback_to(txkv_txn *txn, uint32_t sp);
 
 /*
  * Runs fn in a transaction and commits it; while fn or the commit fails with
@@ -176,8 +239,10 @@ void txkv_cursor_close(txkv_cursor *c);
 int txkv_run(txkv_db *db, const txkv_txn_options *o, int (*fn)(txkv_txn *txn, void *arg), void *arg,
              int max_tries);
 
-/* A transaction's identifier: unique among the database's live transactions,
- * stable for its life (kv-cli and the deadlock history show it). */
+/* A transaction's identifier, never 0: unique for the database's life (no
+ * later transaction gets the id of an earlier one, so the deadlock history
+ * never names a later transaction), stable for the transaction's life
+ * (kv-cli and the deadlock history show it).  0 for NULL or an ended txn. */
 uint64_t txkv_txn_id(txkv_txn *txn);
 
 /*
@@ -221,9 +286,21 @@ struct txkv_lock_info {
 size_t txkv_locks(txkv_db *db, struct txkv_lock_info *out, size_t max);
 
 struct txkv_stats {
-    uint64_t commits, aborts_conflict, aborts_deadlock, aborts_timeout, aborts_full, aborts_user,
-        keys, versions, bytes, gc_freed, active_txns,
-        oldest_snapshot_age_us; /* how long the oldest live snapshot has pinned versions */
+    uint64_t commits;         /* txkv_commit calls that returned 0 (read-only ones too) */
+    uint64_t aborts_conflict; /* transactions failed with TXKV_CONFLICT */
+    uint64_t aborts_deadlock; /* ... with TXKV_DEADLOCK (deadlock victims) */
+    uint64_t aborts_timeout;  /* ... with TXKV_LOCK_TIMEOUT */
+    uint64_t aborts_full;     /* ... with TXKV_FULL */
+    uint64_t aborts_user;     /* txkv_abort of a writable transaction that had not failed */
+    uint64_t keys;            /* keys whose newest committed version is a value, all keyspaces */
+    uint64_t versions;        /* committed versions held: old ones and tombstones included */
+    uint64_t bytes;           /* bytes counted against mem_limit */
+    uint64_t gc_freed;        /* versions freed by the garbage collector so far */
+    uint64_t active_txns;     /* transactions begun and not yet ended */
+    uint64_t oldest_snapshot_age_us; /* how long the oldest live snapshot has pinned versions */
+    /* txkv_abort of a TXKV_RDONLY transaction that had not failed: the way
+     * LMDB-style code ends every read, so not a user abort of work. */
+    uint64_t aborts_rdonly;
 };
 /* A consistent-enough picture of the database (counters are read without a lock). */
 void txkv_stats(txkv_db *db, struct txkv_stats *st);

@@ -1,13 +1,21 @@
 /*
- * error.c - error codes and option defaults.
+ * error.c - error codes, option defaults and the library's version.
  *
  * Owns nothing mutable.  Every string here comes from TXKV_ERROR_TABLE in
  * txkv.h, so a code cannot exist without a name, a message and a
- * retryability bit.
+ * retryability bit.  txkv_version() is the header's TXKV_VERSION_STRING as
+ * compiled into the library, so a program can tell the header it was
+ * built with from the library it runs with (tests/base/version checks the
+ * macros, this string and configure's version agree).
  */
 #include "config.h"
 
 #include "txkv.h"
+
+const char *txkv_version(void)
+{
+    return TXKV_VERSION_STRING;
+}
 
 struct err_entry {
     int code;

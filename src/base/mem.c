@@ -11,6 +11,10 @@
  * period), so "deleting data makes room again" once the GC catches up, and
  * before a reservation gives up it waits once for those frees (rcu_drain),
  * so garbage alone never makes a database with room report TXKV_FULL.
+ *
+ * The count is signed (frees may land before the reservation they match is
+ * seen), so the limit is an int64_t: a size_t limit of 2^63 or more is "no
+ * limit", not a negative number that every write would pass.
  */
 #include "config.h"
 
@@ -21,17 +25,23 @@
 void mem_init(struct mem_limit *m, size_t limit)
 {
     atomic_init(&m->used, 0);
-    m->limit = limit;
+    m->limit = limit > (size_t)INT64_MAX ? 0 : (int64_t)limit;
+}
+
+/* Would used + bytes pass lim (> 0)?  Without overflow for any bytes. */
+static bool passes(int64_t used, size_t bytes, int64_t lim)
+{
+    return bytes > (size_t)lim || used > lim - (int64_t)bytes;
 }
 
 bool mem_over(struct mem_limit *m, size_t bytes)
 {
-    int64_t lim = (int64_t)m->limit;
+    int64_t lim = m->limit;
     assert_outside_rcu_section();
-    if (!lim || atomic_load_explicit(&m->used, memory_order_relaxed) + (int64_t)bytes <= lim)
+    if (!lim || !passes(atomic_load_explicit(&m->used, memory_order_relaxed), bytes, lim))
         return false;
     rcu_drain();
-    return atomic_load_explicit(&m->used, memory_order_relaxed) + (int64_t)bytes > lim;
+    return passes(atomic_load_explicit(&m->used, memory_order_relaxed), bytes, lim);
 }
 
 int mem_reserve(struct mem_limit *m, size_t bytes, bool exempt)
@@ -40,7 +50,7 @@ int mem_reserve(struct mem_limit *m, size_t bytes, bool exempt)
     for (int tries = 0;; tries++) {
         int64_t after = atomic_fetch_add_explicit(&m->used, (int64_t)bytes, memory_order_relaxed) +
                         (int64_t)bytes;
-        if (exempt || !m->limit || after <= (int64_t)m->limit)
+        if (exempt || !m->limit || after <= m->limit)
             return 0;
         atomic_fetch_sub_explicit(&m->used, (int64_t)bytes, memory_order_relaxed);
         if (tries)

@@ -15,9 +15,11 @@
 
 struct mem_limit {
     _Atomic int64_t used __attribute__((aligned(64)));
-    size_t limit; /* 0: none */
+    int64_t limit; /* 0: none; else 1 .. INT64_MAX */
 };
 
+/* limit 0, or 2^63 and above (SIZE_MAX: the customary "unlimited"), means
+ * none: the count is a signed 64-bit number and could never reach them. */
 void mem_init(struct mem_limit *m, size_t limit);
 
 /*

@@ -13,6 +13,15 @@
  * visible B+tree entry and the next pending write of this keyspace; on a tie
  * the pending write wins, and a pending delete hides the key.
  *
+ * Cursor objects belong to one transaction object for the database's life:
+ * closing a cursor (or ending its transaction, which closes its cursors)
+ * bumps the cursor's generation and puts it in the object's pool for the
+ * next txkv_cursor_open.  The caller's txkv_cursor * is a handle tagged
+ * with that generation (base/handle.h), so a cursor used or closed after
+ * its transaction ended is refused (TXKV_INVALID) or ignored (close), and
+ * never reaches the transaction that uses the objects next.  Nothing is
+ * freed before txkv_close, so a late close reads memory the library owns.
+ *
  * SERIALIZABLE: each batch read from the tree adds the key interval it
  * covered (including keys it skipped as invisible, and up to the end of the
  * keyspace when it reached it) to the transaction's range set; commit checks
@@ -47,11 +56,13 @@ struct cent {
 };
 
 struct txkv_cursor {
-    struct txkv_txn *txn;
+    _Atomic uint32_t gen;    /* handles of the open cursor carry it */
+    _Atomic uintptr_t txn_h; /* the handle of the transaction it is open in */
+    struct txkv_txn *txn;    /* the object: the same for the cursor's life */
     struct txkv_ks *ks;
-    struct txkv_cursor *next_open;
-    int pos;            /* POS_*, relative to key */
-    const uint8_t *key; /* record key or arena copy: valid until txn ends */
+    struct txkv_cursor *next_open; /* txn->cursors, or txn->cursor_pool */
+    int pos;                       /* POS_*, relative to key */
+    const uint8_t *key;            /* record key or arena copy: valid until txn ends */
     size_t klen;
     const void *val;
     size_t vlen;
@@ -64,47 +75,78 @@ struct txkv_cursor {
     struct btree_iter it;
 };
 
-int txkv_cursor_open(txkv_txn *t, txkv_ks *ks, txkv_cursor **cp)
+/* A cursor object for t: from its pool, or a new one; NULL: no memory. */
+static struct txkv_cursor *cursor_obtain(struct txkv_txn *t)
 {
-    if (!cp)
-        return TXKV_INVALID;
-    *cp = NULL;
-    if (!t || (ks && ks->set != t->g->ks))
+    struct txkv_cursor *c = t->cursor_pool;
+    if (c) {
+        t->cursor_pool = c->next_open;
+        return c;
+    }
+    if (posix_memalign((void **)&c, HANDLE_ALIGN, sizeof *c) != 0)
+        return NULL;
+    if (!handle_addr_ok(c)) {
+        free(c);
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    atomic_init(&c->gen, 0);
+    c->txn = t;
+    return c;
+}
+
+static int cursor_open(struct txkv_txn *t, txkv_txn *h, struct txkv_ks *ks, txkv_cursor **cp)
+{
+    if (ks && ks->set != t->g->ks)
         return TXKV_INVALID;
     if (t->failed)
         return TXKV_ABORTED;
     ks = ks_or_default(t->g->ks, ks);
     if (!ks->tree)
         return TXKV_NOTSUP;
-    struct txkv_cursor *c = calloc(1, sizeof *c);
+    struct txkv_cursor *c = cursor_obtain(t);
     if (!c)
         return TXKV_NOMEM;
-    c->txn = t;
+    assert(c->txn == t);
+    atomic_store_explicit(&c->txn_h, (uintptr_t)h, memory_order_relaxed);
     c->ks = ks;
     c->pos = POS_NONE;
+    c->key = NULL;
+    c->klen = 0;
+    c->nbuf = c->bpos = c->bdir = 0;
+    c->bend = false;
+    c->blast = NULL;
     btree_iter_init(ks->tree, &c->it);
     c->next_open = t->cursors;
     t->cursors = c;
-    *cp = c;
+    *cp = (txkv_cursor *)handle_make(c, atomic_load_explicit(&c->gen, memory_order_relaxed));
     return 0;
 }
 
-static void cursor_free(struct txkv_cursor *c)
+int txkv_cursor_open(txkv_txn *h, txkv_ks *ks, txkv_cursor **cp)
 {
-    btree_iter_fini(&c->it);
-    free(c);
+    struct txkv_txn *t;
+    if (!cp)
+        return TXKV_INVALID;
+    *cp = NULL;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = cursor_open(t, h, ks, cp);
+    txn_leave(t);
+    return rc;
 }
 
-void txkv_cursor_close(txkv_cursor *c)
+/* Closes open cursor c: every handle of it becomes stale; the object goes
+ * to its transaction object's pool.  The caller unlinked it. */
+static void cursor_retire(struct txkv_cursor *c)
 {
-    if (!c)
-        return;
-    for (struct txkv_cursor **pp = &c->txn->cursors; *pp; pp = &(*pp)->next_open)
-        if (*pp == c) {
-            *pp = c->next_open;
-            break;
-        }
-    cursor_free(c);
+    struct txkv_txn *t = c->txn;
+    uint32_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+    atomic_store_explicit(&c->gen, handle_gen_next(gen), memory_order_release);
+    btree_iter_fini(&c->it);
+    c->next_open = t->cursor_pool;
+    t->cursor_pool = c;
 }
 
 void cursor_close_all(struct txkv_txn *t)
@@ -112,8 +154,61 @@ void cursor_close_all(struct txkv_txn *t)
     while (t->cursors) {
         struct txkv_cursor *c = t->cursors;
         t->cursors = c->next_open;
-        cursor_free(c);
+        cursor_retire(c);
     }
+}
+
+void cursor_destroy_all(struct txkv_txn *t)
+{
+    cursor_close_all(t);
+    while (t->cursor_pool) {
+        struct txkv_cursor *c = t->cursor_pool;
+        t->cursor_pool = c->next_open;
+        free(c);
+    }
+}
+
+/*
+ * The start of every call on a cursor: resolves handle ch into *cp and
+ * enters its transaction (*tp).  0, or TXKV_INVALID for a NULL handle, a
+ * closed cursor (closed by the caller, or by the end of its transaction)
+ * or the same refusals as txn_enter; the transaction is entered only on 0.
+ * Reads only atomics of the cursor object until the transaction is entered.
+ */
+static int cursor_enter(txkv_cursor *ch, struct txkv_cursor **cp, struct txkv_txn **tp,
+                        const char *fn)
+{
+    struct txkv_cursor *c = handle_ptr((uintptr_t)ch);
+    uint32_t gen = handle_gen((uintptr_t)ch);
+    *cp = c;
+    if (!c || atomic_load_explicit(&c->gen, memory_order_acquire) != gen)
+        return TXKV_INVALID;
+    txkv_txn *h = (txkv_txn *)atomic_load_explicit(&c->txn_h, memory_order_relaxed);
+    int rc = txn_enter(h, tp, fn);
+    if (rc)
+        return rc;
+    /* Inside the transaction now: nobody else can close c; was it closed
+     * between the two checks? */
+    if (atomic_load_explicit(&c->gen, memory_order_relaxed) != gen) {
+        txn_leave(*tp);
+        return TXKV_INVALID;
+    }
+    return 0;
+}
+
+void txkv_cursor_close(txkv_cursor *ch)
+{
+    struct txkv_cursor *c;
+    struct txkv_txn *t;
+    if (cursor_enter(ch, &c, &t, __func__))
+        return; /* NULL, or closed already (by its transaction's end too): harmless */
+    for (struct txkv_cursor **pp = &t->cursors; *pp; pp = &(*pp)->next_open)
+        if (*pp == c) {
+            *pp = c->next_open;
+            break;
+        }
+    cursor_retire(c);
+    txn_leave(t);
 }
 
 /* Is key k beyond the starting point `from`? */
@@ -357,32 +452,19 @@ static int cursor_step(struct txkv_cursor *c, struct cpos from)
     }
 }
 
-static int cursor_check(struct txkv_cursor *c)
+static int cursor_seek(struct txkv_cursor *c, const void *key, size_t klen, int dir)
 {
-    if (!c)
-        return TXKV_INVALID;
-    return c->txn->failed ? TXKV_ABORTED : 0;
-}
-
-static int cursor_seek(txkv_cursor *c, const void *key, size_t klen)
-{
-    int rc = cursor_check(c);
-    if (rc)
-        return rc;
-    if (key && (klen < 1 || klen > TXKV_MAX_KEY))
+    if (key ? klen < 1 || klen > TXKV_MAX_KEY : klen != 0)
         return TXKV_INVALID;
     const uint8_t *k = NULL;
     if (key && !(k = arena_copy(c->txn, key, klen)))
         return TXKV_NOMEM;
     c->bdir = 0; /* a new position: the batch does not apply */
-    return cursor_step(c, (struct cpos){k, k ? klen : 0, +1, true});
+    return cursor_step(c, (struct cpos){k, k ? klen : 0, dir, true});
 }
 
 static int cursor_move(struct txkv_cursor *c, int dir)
 {
-    int rc = cursor_check(c);
-    if (rc)
-        return rc;
     switch (c->pos) {
     case POS_NONE: /* unpositioned: next starts at the first key, prev at the last */
         c->bdir = 0;
@@ -398,12 +480,9 @@ static int cursor_move(struct txkv_cursor *c, int dir)
     }
 }
 
-static int cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val,
+static int cursor_get(struct txkv_cursor *c, const void **key, size_t *klen, const void **val,
                       size_t *vlen)
 {
-    int rc = cursor_check(c);
-    if (rc)
-        return rc;
     if (c->pos != POS_ON)
         return TXKV_NOTFOUND;
     if (key)
@@ -417,40 +496,69 @@ static int cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void
     return 0;
 }
 
-/* The public entry points, each inside txn_enter/txn_leave (debug builds). */
+/* The public entry points: each inside cursor_enter/txn_leave. */
 
-int txkv_cursor_seek(txkv_cursor *c, const void *key, size_t klen)
+int txkv_cursor_seek(txkv_cursor *ch, const void *key, size_t klen)
 {
-    struct txkv_txn *t = c ? c->txn : NULL;
-    txn_enter(t);
-    int rc = cursor_seek(c, key, klen);
+    struct txkv_cursor *c;
+    struct txkv_txn *t;
+    int rc = cursor_enter(ch, &c, &t, __func__);
+    if (rc)
+        return rc;
+    rc = t->failed ? TXKV_ABORTED : cursor_seek(c, key, klen, +1);
     txn_leave(t);
     return rc;
 }
 
-int txkv_cursor_next(txkv_cursor *c)
+int txkv_cursor_seek_prev(txkv_cursor *ch, const void *key, size_t klen)
 {
-    struct txkv_txn *t = c ? c->txn : NULL;
-    txn_enter(t);
-    int rc = cursor_move(c, +1);
+    struct txkv_cursor *c;
+    struct txkv_txn *t;
+    int rc = cursor_enter(ch, &c, &t, __func__);
+    if (rc)
+        return rc;
+    rc = t->failed ? TXKV_ABORTED : cursor_seek(c, key, klen, -1);
     txn_leave(t);
     return rc;
 }
 
-int txkv_cursor_prev(txkv_cursor *c)
+int txkv_cursor_last(txkv_cursor *ch)
 {
-    struct txkv_txn *t = c ? c->txn : NULL;
-    txn_enter(t);
-    int rc = cursor_move(c, -1);
+    return txkv_cursor_seek_prev(ch, NULL, 0);
+}
+
+int txkv_cursor_next(txkv_cursor *ch)
+{
+    struct txkv_cursor *c;
+    struct txkv_txn *t;
+    int rc = cursor_enter(ch, &c, &t, __func__);
+    if (rc)
+        return rc;
+    rc = t->failed ? TXKV_ABORTED : cursor_move(c, +1);
     txn_leave(t);
     return rc;
 }
 
-int txkv_cursor_get(txkv_cursor *c, const void **key, size_t *klen, const void **val, size_t *vlen)
+int txkv_cursor_prev(txkv_cursor *ch)
 {
-    struct txkv_txn *t = c ? c->txn : NULL;
-    txn_enter(t);
-    int rc = cursor_get(c, key, klen, val, vlen);
+    struct txkv_cursor *c;
+    struct txkv_txn *t;
+    int rc = cursor_enter(ch, &c, &t, __func__);
+    if (rc)
+        return rc;
+    rc = t->failed ? TXKV_ABORTED : cursor_move(c, -1);
+    txn_leave(t);
+    return rc;
+}
+
+int txkv_cursor_get(txkv_cursor *ch, const void **key, size_t *klen, const void **val, size_t *vlen)
+{
+    struct txkv_cursor *c;
+    struct txkv_txn *t;
+    int rc = cursor_enter(ch, &c, &t, __func__);
+    if (rc)
+        return rc;
+    rc = t->failed ? TXKV_ABORTED : cursor_get(c, key, klen, val, vlen);
     txn_leave(t);
     return rc;
 }

@@ -70,6 +70,15 @@ static void wmap_add(struct txkv_txn *t, size_t idx)
     t->wmap[i] = (uint32_t)idx + 1;
 }
 
+void wset_rebuild_map(struct txkv_txn *t)
+{
+    if (t->wmap)
+        memset(t->wmap, 0, t->wmap_cap * sizeof *t->wmap);
+    for (size_t i = 0; i < t->nws; i++)
+        wmap_add(t, i);
+    t->sorted_valid = false;
+}
+
 static int ws_cmp(const struct txkv_txn *t, uint32_t a, uint32_t b)
 {
     const struct wentry *x = &t->ws[a], *y = &t->ws[b];
@@ -112,8 +121,6 @@ static int check_key(const void *key, size_t klen)
 static int access_prepare(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
                           struct kref *k)
 {
-    if (!t)
-        return TXKV_INVALID;
     if (t->failed)
         return TXKV_ABORTED;
     if (check_key(key, klen) || (ks && ks->set != t->g->ks))
@@ -142,13 +149,15 @@ static int txn_lock(struct txkv_txn *t, const struct kref *k, int mode, struct r
     return 0;
 }
 
-/* A second write of a key t already wrote: replace the buffered version. */
+/* A second write of a key t already wrote: replace the buffered version.
+ * Room for an undo record was reserved (savepoint_reserve). */
 static void wentry_replace(struct txkv_txn *t, struct wentry *w, struct version *v)
 {
     t->wbytes -= version_bytes(w->ver->vlen);
-    /* A get may have returned a pointer into the old value: keep it. */
-    atomic_store_explicit(&w->ver->next, t->superseded, memory_order_relaxed);
-    t->superseded = w->ver;
+    /* A savepoint may want the old value back; else a get may have
+     * returned a pointer into it: keep it either way. */
+    if (!savepoint_keep(t, (size_t)(w - t->ws), w->ver))
+        txn_supersede(t, w->ver);
     w->ver = v;
     t->wbytes += version_bytes(v->vlen);
 }
@@ -187,6 +196,10 @@ static int txn_write(struct txkv_txn *t, const struct kref *k, const void *val, 
         return TXKV_NOMEM;
     struct wentry *w = wset_find(t, k);
     if (w) {
+        if (savepoint_reserve(t)) {
+            version_free_now(v);
+            return TXKV_NOMEM;
+        }
         wentry_replace(t, w, v);
         return 0;
     }
@@ -201,22 +214,28 @@ static int txn_write(struct txkv_txn *t, const struct kref *k, const void *val, 
     return 0;
 }
 
-int txkv_put(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen)
+int txkv_put(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_write(t, &k, val, vlen, false);
     txn_leave(t);
     return rc;
 }
 
-int txkv_del(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen)
+int txkv_del(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_write(t, &k, NULL, 0, true);
     txn_leave(t);
@@ -322,23 +341,29 @@ static int txn_read(struct txkv_txn *t, const struct kref *k, const void **val, 
     return rc ? rc : found(v, val, vlen);
 }
 
-int txkv_get(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val, size_t *vlen)
+int txkv_get(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_read(t, &k, val, vlen, false);
     txn_leave(t);
     return rc;
 }
 
-int txkv_get_for_update(txkv_txn *t, txkv_ks *ks, const void *key, size_t klen, const void **val,
+int txkv_get_for_update(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen, const void **val,
                         size_t *vlen)
 {
     struct kref k;
-    txn_enter(t);
-    int rc = access_prepare(t, ks, key, klen, &k);
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = access_prepare(t, ks, key, klen, &k);
     if (!rc)
         rc = txn_read(t, &k, val, vlen, true);
     txn_leave(t);

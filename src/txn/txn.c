@@ -11,13 +11,23 @@
  * Begin pins the transaction (gc_pin_enter: pin, then snapshot; src/gc/gc.c
  * says why that order makes the GC's scan safe).
  *
+ * Handles.  Because objects are reused, the caller's txkv_txn * is not the
+ * object's address but a handle tagged with the object's generation
+ * (base/handle.h); txn_end bumps the generation, so a handle kept after its
+ * transaction ended is refused with TXKV_INVALID instead of reaching the
+ * transaction that uses the object next.  The check reads one word on the
+ * object's private cache line; begin, get and read-only commit still write
+ * no line other threads share.
+ *
  * A transaction is used by one thread at a time (any thread); nothing here
- * locks against concurrent calls on the same transaction.  Debug builds
- * catch a violation with txn_enter/txn_leave.
+ * locks against concurrent calls on the same transaction.  txn_enter marks
+ * a call in progress: debug builds catch every overlap (a CAS) and abort
+ * with a message, release builds refuse most with TXKV_INVALID (src/txn/txn.h).
  */
 #include "config.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,38 +83,41 @@ static void arena_reset(struct txkv_txn *t)
     t->arena = c;
 }
 
-/* ---- debug: one thread at a time ---------------------------------------- */
+/* ---- handles: one thread at a time, stale handles refused --------------- */
 
+int txn_enter_refused(struct txkv_txn *t, uint64_t seen, uint64_t want, const char *fn)
+{
+    if ((seen >> 1) != (want >> 1))
+        return TXKV_INVALID; /* stale: its transaction ended */
 #ifndef NDEBUG
-static __thread char tl_self; /* its address names the calling thread */
-
-void txn_enter(struct txkv_txn *t)
-{
-    uintptr_t none = 0;
-    if (!t)
-        return;
     /* Two threads in calls on one transaction at once: a caller bug the
-     * contract forbids ("one thread at a time"), caught here in debug builds. */
-    bool alone = atomic_compare_exchange_strong(&t->user, &none, (uintptr_t)&tl_self);
-    assert(alone && "txkv: a transaction used by two threads at once");
-    (void)alone;
-}
-
-void txn_leave(struct txkv_txn *t)
-{
-    if (t)
-        atomic_store(&t->user, 0);
-}
+     * contract forbids ("one thread at a time").  Say so plainly and stop
+     * before the transaction's buffers are corrupted. */
+    fprintf(stderr,
+            "txkv: %s: transaction %p is in a call on another thread at the same time; a "
+            "transaction may be used by one thread at a time (txkv(3), CAVEATS)\n",
+            fn, (void *)handle_make(t, (uint32_t)(want >> 1)));
+    abort();
+#else
+    (void)t;
+    (void)fn;
+    return TXKV_INVALID;
 #endif
+}
 
 /* ---- transaction objects ---------------------------------------------- */
 
 static struct txkv_txn *txn_new(struct txn_global *g)
 {
     struct txkv_txn *t;
-    if (posix_memalign((void **)&t, 64, sizeof *t) != 0)
+    if (posix_memalign((void **)&t, HANDLE_ALIGN, sizeof *t) != 0)
         return NULL;
+    if (!handle_addr_ok(t)) { /* no room for the generation: see base/handle.h */
+        free(t);
+        return NULL;
+    }
     memset(t, 0, sizeof *t);
+    atomic_init(&t->state, 0);
     atomic_init(&t->in_use, 1);
     t->g = g;
     gc_pin_register(g->gc, &t->pin);
@@ -175,7 +188,7 @@ int txn_begin(struct txn_global *g, const txkv_txn_options *o, struct txkv_txn *
     t->nws = t->nrs = t->nranges = t->nsorted = 0;
     t->sorted_valid = false;
     t->wbytes = 0;
-    t->cursors = NULL;
+    assert(!t->cursors && !t->nsps && !t->nundo && !t->superseded);
     t->lk.timeout_us = opt.timeout_us;
     /* Optimistic transactions get an id only when asked (txkv_txn_id);
      * pessimistic ones need it now: it is their age for the victim rule. */
@@ -184,7 +197,7 @@ int txn_begin(struct txn_global *g, const txkv_txn_options *o, struct txkv_txn *
         memset(t->wmap, 0, t->wmap_cap * sizeof *t->wmap);
     atomic_store_explicit(&t->begin_ns, now_ns(), memory_order_relaxed);
     t->begin_ts = gc_pin_enter(g->gc, &t->pin);
-    *txnp = t;
+    *txnp = txn_handle(t);
     return 0;
 }
 
@@ -199,10 +212,12 @@ static void txn_release_locks(struct txkv_txn *t)
     lock_release_all(&t->lk, txn_record_empty, t->g);
 }
 
-/* Ends t: frees what it buffered and returns the object for reuse. */
+/* Ends t, which the caller entered: frees what it buffered, makes every
+ * handle of it stale and returns the object for reuse. */
 static void txn_end(struct txkv_txn *t)
 {
     cursor_close_all(t);
+    savepoint_clear(t);
     txn_release_locks(t); /* strict 2PL: after the commit is visible */
     for (size_t i = 0; i < t->nws; i++)
         if (t->ws[i].ver)
@@ -227,7 +242,12 @@ static void txn_end(struct txkv_txn *t)
         t->rs = NULL;
         t->caprs = 0;
     }
-    txn_leave(t);
+    /* Leave and bump the generation in one store: from here on every handle
+     * of this transaction is stale (release: pairs with txn_enter's acquire
+     * in whoever holds one). */
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    atomic_store_explicit(&t->state, (uint64_t)handle_gen_next((uint32_t)(s >> 1)) << 1,
+                          memory_order_release);
     /* release: the next user of this object sees it clean */
     gc_pin_leave(&t->pin);
     atomic_store_explicit(&t->in_use, 0, memory_order_release);
@@ -236,6 +256,9 @@ static void txn_end(struct txkv_txn *t)
 /* Frees a transaction object for good (close; the object is not in use). */
 static void txn_destroy(struct txkv_txn *t)
 {
+    cursor_destroy_all(t);
+    free(t->sps);
+    free(t->undo);
     lock_owner_fini(&t->lk);
     free(t->ws);
     free(t->wmap);
@@ -257,22 +280,30 @@ static void count(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
-void txkv_abort(txkv_txn *t)
+/* Aborts t, which the caller entered.  An abort of a read-only
+ * transaction is how LMDB-style code ends every read: it is counted as
+ * aborts_rdonly, not as a user abort of work. */
+static void txn_abort(struct txkv_txn *t)
 {
-    if (!t)
-        return;
-    txn_enter(t);
     if (!t->failed)
-        count(&t->n_user);
+        count(t->flags & TXKV_RDONLY ? &t->n_rdonly_abort : &t->n_user);
     txn_end(t);
 }
 
-int txkv_commit(txkv_txn *t)
+void txkv_abort(txkv_txn *h)
 {
-    if (!t)
-        return TXKV_INVALID;
-    txn_enter(t);
-    int rc = t->failed ? TXKV_ABORTED : txn_commit_writes(t);
+    struct txkv_txn *t;
+    if (txn_enter(h, &t, __func__) == 0) /* NULL or stale: nothing to end */
+        txn_abort(t);
+}
+
+int txkv_commit(txkv_txn *h)
+{
+    struct txkv_txn *t;
+    int rc = txn_enter(h, &t, __func__);
+    if (rc)
+        return rc;
+    rc = t->failed ? TXKV_ABORTED : txn_commit_writes(t);
     if (rc == 0)
         count(&t->n_commits);
     else if (rc == TXKV_CONFLICT)
@@ -299,16 +330,31 @@ int txn_fail(struct txkv_txn *t, int rc)
     return rc;
 }
 
-uint64_t txkv_txn_id(txkv_txn *t)
+uint64_t txkv_txn_id(txkv_txn *h)
 {
-    if (!t)
+    struct txkv_txn *t;
+    if (txn_enter(h, &t, __func__))
         return 0;
-    txn_enter(t);
-    if (!t->lk.id) /* optimistic transactions get one only when asked */
+    /* Ids come from one 64-bit counter per database and are never given
+     * twice, so an id in the deadlock history never names a later
+     * transaction.  Optimistic transactions get one only when asked: the
+     * read path writes no shared line. */
+    if (!t->lk.id)
         t->lk.id = next_id(t->g);
     uint64_t id = t->lk.id;
     txn_leave(t);
     return id;
+}
+
+/* The code that failed h's transaction, or 0 (also for a stale handle). */
+static int txn_failed_code(txkv_txn *h)
+{
+    struct txkv_txn *t;
+    if (txn_enter(h, &t, "txkv_run"))
+        return 0;
+    int rc = t->failed;
+    txn_leave(t);
+    return rc;
 }
 
 /* ---- txkv_run --------------------------------------------------------- */
@@ -326,8 +372,9 @@ int txn_run(struct txn_global *g, const txkv_txn_options *o, int (*fn)(txkv_txn 
             rc = txkv_commit(t);
         } else {
             /* fn may return the txn's failure code: it is then not a user abort */
-            if (t->failed)
-                rc = t->failed;
+            int failed = txn_failed_code(t);
+            if (failed)
+                rc = failed;
             txkv_abort(t);
         }
         if (!txkv_is_retryable(rc) || (max_tries && tries >= max_tries))
@@ -355,10 +402,10 @@ void txn_abort_open(struct txn_global *g)
 {
     for (struct txkv_txn *t = atomic_load(&g->txns); t; t = t->all_next)
         if (atomic_load(&t->in_use)) {
-#ifndef NDEBUG
-            atomic_store(&t->user, 0); /* its thread is gone or misbehaving */
-#endif
-            txkv_abort(t);
+            /* its thread is gone or misbehaving: take the call over */
+            uint64_t s = atomic_load(&t->state);
+            atomic_store(&t->state, s | 1);
+            txn_abort(t);
         }
 }
 
@@ -383,6 +430,7 @@ void txn_stats(struct txn_global *g, struct txkv_stats *st)
         st->aborts_user += atomic_load_explicit(&t->n_user, memory_order_relaxed);
         st->aborts_deadlock += atomic_load_explicit(&t->n_deadlock, memory_order_relaxed);
         st->aborts_timeout += atomic_load_explicit(&t->n_timeout, memory_order_relaxed);
+        st->aborts_rdonly += atomic_load_explicit(&t->n_rdonly_abort, memory_order_relaxed);
         if (atomic_load_explicit(&t->pin.ts, memory_order_acquire)) {
             uint64_t b = atomic_load_explicit(&t->begin_ns, memory_order_relaxed);
             st->active_txns++;

@@ -8,16 +8,21 @@
  * take a txkv_db.  src/txn/README gives the rules (MVCC, commit, isolation).
  *
  * Concurrency: a transaction is used by one thread at a time (any thread).
- * Debug builds assert it (txn_enter/txn_leave around every public entry).
+ * Every public entry resolves its handle with txn_enter and ends with
+ * txn_leave: stale handles are refused in every build, and a second thread
+ * inside a call on the same transaction is caught (exactly in debug builds,
+ * best effort in release builds; see txn_enter).
  */
 #ifndef TXKV_TXN_TXN_H
 #define TXKV_TXN_TXN_H
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/handle.h"
 #include "gc/gc.h"
 #include "lock/lock.h"
 #include "record/keyspace.h"
@@ -60,6 +65,21 @@ struct rentry {
     uint64_t read_ts;
 };
 
+/* A savepoint: the write set as it was (src/txn/savepoint.c). */
+struct savepoint {
+    uint32_t id;   /* from t->next_sp: never reused on this object */
+    size_t nws;    /* write-set entries then */
+    size_t nundo;  /* undo records then */
+    size_t wbytes; /* t->wbytes then */
+};
+
+/* A write-set entry's version replaced while a savepoint covered it: old
+ * comes back if the savepoint is rolled back to. */
+struct undo {
+    size_t idx;          /* into ws */
+    struct version *old; /* owned by the undo log until restored */
+};
+
 /* A scanned key range that must be unchanged at commit (SERIALIZABLE). */
 struct rangeentry {
     struct txkv_ks *ks;
@@ -87,16 +107,21 @@ struct txkv_txn {
     _Atomic uint64_t begin_ns; /* now_ns() at begin, for stats */
     struct txkv_txn *all_next; /* g->txns, immutable once linked */
     /* per-object counters, summed by txkv_stats */
-    _Atomic uint64_t n_commits, n_conflict, n_full, n_user, n_since_horizon, n_deadlock, n_timeout;
+    _Atomic uint64_t n_commits, n_conflict, n_full, n_user, n_since_horizon, n_deadlock, n_timeout,
+        n_rdonly_abort;
 
     struct txn_global *g __attribute__((aligned(64)));
     uint64_t begin_ts;
     int isolation, cc;
     unsigned flags;
     int failed; /* 0, or the code that failed the txn */
-#ifndef NDEBUG
-    _Atomic uintptr_t user; /* the thread inside a call on it (debug) */
-#endif
+    /*
+     * gen << 1 | busy.  gen: the generation that handles of the current
+     * transaction carry (base/handle.h); bumped when it ends, so older
+     * handles are stale.  busy: a call is inside (txn_enter).  Written by
+     * the thread using the transaction; read by anyone holding a handle.
+     */
+    _Atomic uint64_t state;
 
     struct wentry *ws;
     size_t nws, capws;
@@ -115,9 +140,21 @@ struct txkv_txn {
     struct lock_owner lk; /* pessimistic locks (src/lock/) */
 
     struct arena_chunk *arena;
-    struct version *superseded;  /* own writes replaced by later ones: a get may
-                                    still point into them, freed at the end */
-    struct txkv_cursor *cursors; /* open cursors, closed with the txn */
+    struct version *superseded;      /* own writes replaced by later ones: a get may
+                                        still point into them, freed at the end */
+    struct txkv_cursor *cursors;     /* open cursors, closed with the txn */
+    struct txkv_cursor *cursor_pool; /* closed cursor objects, kept for reuse:
+                                        stale cursor handles point here */
+
+    /* Savepoints, oldest first, and the undo log (src/txn/savepoint.c).
+     * Invariant: every version the transaction allocated is owned by
+     * exactly one of ws[0..nws).ver, the superseded list and
+     * undo[0..nundo).old; txn_end frees all three. */
+    struct savepoint *sps;
+    size_t nsps, capsps;
+    struct undo *undo;
+    size_t nundo, capundo;
+    uint32_t next_sp; /* the last savepoint id given; never reset */
 };
 
 /* ---- for db.c ------------------------------------------------------------ */
@@ -149,10 +186,72 @@ static inline bool txn_ser_reads(const struct txkv_txn *t)
     return t->isolation == TXKV_SERIALIZABLE && !(t->flags & TXKV_RDONLY);
 }
 
+/* The handle of t's current transaction. */
+static inline struct txkv_txn *txn_handle(struct txkv_txn *t)
+{
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    return (struct txkv_txn *)handle_make(t, (uint32_t)(s >> 1));
+}
+
+/* Out of line: why txn_enter refused (stale: TXKV_INVALID; another thread
+ * inside: debug builds say so and abort, release builds TXKV_INVALID). */
+int txn_enter_refused(struct txkv_txn *t, uint64_t seen, uint64_t want, const char *fn);
+
+/*
+ * The start of every public call on a transaction: resolves handle h into
+ * *tp and marks the transaction busy.  0, or TXKV_INVALID for a NULL or
+ * stale handle, or one another thread is inside a call on.  On 0 the
+ * caller ends with txn_leave(*tp).
+ *
+ * Debug builds take busy with a CAS, so two threads are always caught.
+ * Release builds load and store (no read-modify-write, no fence: the word
+ * sits on the transaction's own cache line): a second thread that arrives
+ * while the first is inside is refused, two that arrive within the same
+ * few nanoseconds may both get in.  No false alarms either way: a caller
+ * that hands a transaction to another thread synchronises with it, and
+ * txn_leave's release store comes before that.
+ */
+static inline int txn_enter(txkv_txn *h, struct txkv_txn **tp, const char *fn)
+{
+    struct txkv_txn *t = handle_ptr((uintptr_t)h);
+    *tp = t;
+    if (!t)
+        return TXKV_INVALID;
+    uint64_t want = (uint64_t)handle_gen((uintptr_t)h) << 1, seen = want;
+#ifndef NDEBUG
+    if (atomic_compare_exchange_strong_explicit(&t->state, &seen, want | 1, memory_order_acquire,
+                                                memory_order_acquire))
+        return 0;
+#else
+    seen = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (seen == want) {
+        atomic_store_explicit(&t->state, want | 1, memory_order_relaxed);
+        return 0;
+    }
+#endif
+    return txn_enter_refused(t, seen, want, fn);
+}
+
+/* The end of a public call that txn_enter let in. */
+static inline void txn_leave(struct txkv_txn *t)
+{
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    assert(s & 1);
+    atomic_store_explicit(&t->state, s & ~(uint64_t)1, memory_order_release);
+}
+
 /* The latch token of t's commits and lock waits. */
 static inline uintptr_t txn_token(const struct txkv_txn *t)
 {
     return (uintptr_t)t;
+}
+
+/* Keeps v, a buffered version no write-set entry owns any more, until t
+ * ends: a get or cursor may have returned a pointer into it. */
+static inline void txn_supersede(struct txkv_txn *t, struct version *v)
+{
+    atomic_store_explicit(&v->next, t->superseded, memory_order_relaxed);
+    t->superseded = v;
 }
 
 /* n bytes (8-aligned) that live until t ends; NULL if out of memory. */
@@ -170,16 +269,23 @@ void txn_record_empty(struct record *r, void *arg);
 /* commit.c: latch, timestamp, validate, install, publish (both schemes). */
 int txn_commit_writes(struct txkv_txn *t);
 
-/* cursor.c */
-void cursor_close_all(struct txkv_txn *t);
+/* Rebuilds the write set's hash map after entries were dropped (rwset.c). */
+void wset_rebuild_map(struct txkv_txn *t);
 
-/* Debug builds: one thread at a time inside calls on t. */
-#ifndef NDEBUG
-void txn_enter(struct txkv_txn *t);
-void txn_leave(struct txkv_txn *t);
-#else
-#define txn_enter(t) ((void)(t))
-#define txn_leave(t) ((void)(t))
-#endif
+/* savepoint.c: before ws[idx]'s version is replaced by a later write, keep
+ * old for a savepoint that covers idx.  True if the undo log took old (else
+ * the caller puts it on t->superseded).  Never fails: room was reserved by
+ * savepoint_reserve. */
+bool savepoint_keep(struct txkv_txn *t, size_t idx, struct version *old);
+/* Room for one more undo record; 0 or TXKV_NOMEM. */
+int savepoint_reserve(struct txkv_txn *t);
+/* Drops every savepoint, freeing the versions the undo log owns (end). */
+void savepoint_clear(struct txkv_txn *t);
+
+/* cursor.c */
+/* Closes t's open cursors (their handles become stale) at the end of t. */
+void cursor_close_all(struct txkv_txn *t);
+/* Frees every cursor object of t, open or pooled (close of the database). */
+void cursor_destroy_all(struct txkv_txn *t);
 
 #endif /* TXKV_TXN_TXN_H */

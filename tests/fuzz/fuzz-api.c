@@ -155,11 +155,11 @@ struct run {
     uint64_t mod[NKS][NKEYS]; /* ts of the key's last commit; 0: never */
     struct slot s[NSLOTS];
     int nvals;
-    struct txkv_stats base;                   /* txkv_stats when the input started */
-    uint64_t commits, conflicts, user_aborts; /* what txkv_stats must add to base */
-    bool bad;                                 /* a property failed: stop */
-    int op;                                   /* index of the op running, for messages */
-    const uint8_t *p;                         /* the input */
+    struct txkv_stats base;                                  /* txkv_stats when the input started */
+    uint64_t commits, conflicts, user_aborts, rdonly_aborts; /* what txkv_stats must add */
+    bool bad;                                                /* a property failed: stop */
+    int op;           /* index of the op running, for messages */
+    const uint8_t *p; /* the input */
     size_t n, i;
 };
 
@@ -285,7 +285,10 @@ static void slot_abort(struct run *r, int sl)
     txkv_abort(s->t);
     s->t = NULL;
     s->nkeep = 0;
-    r->user_aborts++;
+    if (s->rdonly) /* how LMDB-style code ends a read: counted apart */
+        r->rdonly_aborts++;
+    else
+        r->user_aborts++;
 }
 
 /* ---- ops ------------------------------------------------------------------ */
@@ -747,6 +750,7 @@ static void check_stats(struct run *r)
     st.aborts_deadlock -= r->base.aborts_deadlock;
     st.aborts_timeout -= r->base.aborts_timeout;
     st.aborts_full -= r->base.aborts_full;
+    st.aborts_rdonly -= r->base.aborts_rdonly;
     for (int ks = 0; ks < NKS; ks++)
         for (int k = 0; k < NKEYS; k++)
             live += r->cur.v[ks][k] >= 0;
@@ -754,13 +758,15 @@ static void check_stats(struct run *r)
         open += r->s[i].t != NULL;
     CHECK(r,
           st.commits == r->commits && st.aborts_conflict == r->conflicts &&
-              st.aborts_user == r->user_aborts && st.keys == live && st.active_txns == open &&
-              st.aborts_deadlock == 0 && st.aborts_timeout == 0 && st.aborts_full == 0,
+              st.aborts_user == r->user_aborts && st.aborts_rdonly == r->rdonly_aborts &&
+              st.keys == live && st.active_txns == open && st.aborts_deadlock == 0 &&
+              st.aborts_timeout == 0 && st.aborts_full == 0,
           "txkv_stats: commits %llu (model %llu), conflicts %llu (%llu), user aborts %llu (%llu), "
-          "keys %llu (%llu), active %llu (%llu)",
+          "read-only aborts %llu (%llu), keys %llu (%llu), active %llu (%llu)",
           (unsigned long long)st.commits, (unsigned long long)r->commits,
           (unsigned long long)st.aborts_conflict, (unsigned long long)r->conflicts,
           (unsigned long long)st.aborts_user, (unsigned long long)r->user_aborts,
+          (unsigned long long)st.aborts_rdonly, (unsigned long long)r->rdonly_aborts,
           (unsigned long long)st.keys, (unsigned long long)live, (unsigned long long)st.active_txns,
           (unsigned long long)open);
 }

@@ -25,6 +25,10 @@
  *     by versions still waiting for their grace period goes away once the
  *     GC catches up, and every overwrite gets in (how often it happens is
  *     reported, not judged).
+ *  6. limits of 2^63 and more (SIZE_MAX: "unlimited") are no limit: puts
+ *     and commits succeed (issue 14: they failed with TXKV_FULL, the limit
+ *     was cast to a negative int64), while 2^63 - 1 still is a limit
+ *     nothing reaches.
  * Deterministic by TXKV_SEED (value sizes in part 4).
  */
 #include "config.h"
@@ -701,9 +705,31 @@ static void test_overwrite_churn(void)
     txkv_close(db);
 }
 
+static void test_huge_limits(void)
+{
+    const size_t limits[] = {SIZE_MAX, (size_t)1 << 63, ((size_t)1 << 63) + 1,
+                             ((size_t)1 << 63) - 1};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        txkv_options o;
+        txkv_db *db;
+        txkv_txn *t;
+        txkv_options_init(&o);
+        o.mem_limit = limits[i];
+        if (txkv_open(&o, &db) != 0)
+            bail_out("open with a huge mem_limit");
+        int rc = txkv_begin(db, NULL, &t);
+        int put = rc ? rc : txkv_put(t, NULL, "k", 1, "value", 5);
+        int commit = rc ? rc : txkv_commit(t);
+        ok(put == 0 && commit == 0, "mem_limit %zu: put %s, commit %s", limits[i],
+           txkv_strerror(put), txkv_strerror(commit));
+        txkv_close(db);
+    }
+}
+
 int main(void)
 {
     seed = tap_seed();
+    test_huge_limits();
     test_fill();
     test_big_put();
     test_big_commit();

@@ -23,7 +23,14 @@
  *    retryable code returned by fn), stops at max_tries, and returns fn's
  *    non-zero value without committing;
  *  - txkv_close with transactions, writes and cursors still open does not
- *    crash or leak (ASan/LSan builds check the leak part).
+ *    crash or leak (ASan/LSan builds check the leak part);
+ *  - the decisions of issue 14, as txkv.h and txkv(3) state them: NULL
+ *    val/vlen in a get is an existence check; cursor_seek and seek_prev
+ *    with a NULL key and a length are TXKV_INVALID; next (prev) on a
+ *    cursor not positioned yet goes to the first (last) key; the default
+ *    keyspace is called "default"; aborting a TXKV_RDONLY transaction
+ *    counts in aborts_rdonly, not aborts_user; txkv_strerror names a code
+ *    and txkv_errmsg describes it.
  */
 #include "config.h"
 
@@ -604,6 +611,78 @@ static void test_close_open(void)
     ok(1, "close with four transactions open returned");
 }
 
+static void test_decisions(void)
+{
+    txkv_txn *t;
+    txkv_cursor *c;
+    txkv_ks *ks, *ks2;
+    const void *v, *k;
+    size_t vl, kl;
+    struct txkv_stats st0, st;
+
+    is(put1(NULL, "dec-b", "2"), 0, "put dec-b");
+    is(put1(NULL, "dec-a", "1"), 0, "put dec-a");
+    is(txkv_begin(db, NULL, &t), 0, "begin");
+    is(txkv_get(t, NULL, "dec-a", 5, NULL, NULL), 0, "get with NULL val and vlen: 0 (exists)");
+    is(txkv_get(t, NULL, "dec-x", 5, NULL, NULL), TXKV_NOTFOUND, "... NOTFOUND (absent)");
+    v = NULL;
+    ok(txkv_get(t, NULL, "dec-a", 5, &v, NULL) == 0 && v && memcmp(v, "1", 1) == 0,
+       "get with NULL vlen only: the value");
+    vl = 9;
+    ok(txkv_get(t, NULL, "dec-a", 5, NULL, &vl) == 0 && vl == 1, "get with NULL val only: vlen");
+    is(txkv_get_for_update(t, NULL, "dec-a", 5, NULL, NULL), 0, "get_for_update with NULL outs");
+    is(txkv_cursor_open(t, NULL, &c), 0, "cursor_open");
+    is(txkv_cursor_get(c, &k, &kl, &v, &vl), TXKV_NOTFOUND, "cursor_get before positioning");
+    is(txkv_cursor_seek(c, NULL, 5), TXKV_INVALID, "cursor_seek(c, NULL, 5): INVALID");
+    is(txkv_cursor_seek_prev(c, NULL, 5), TXKV_INVALID, "cursor_seek_prev(c, NULL, 5): INVALID");
+    is(txkv_cursor_next(c), 0, "next on a cursor not positioned yet: 0");
+    is(txkv_cursor_get(c, &k, &kl, NULL, NULL), 0, "positioned");
+    const void *fk = k;
+    size_t fkl = kl;
+    is(txkv_cursor_seek(c, NULL, 0), 0, "seek to the first key");
+    ok(txkv_cursor_get(c, &k, &kl, NULL, NULL) == 0 && kl == fkl && memcmp(k, fk, kl) == 0,
+       "next on an unpositioned cursor is the first key");
+    txkv_cursor_close(c);
+    is(txkv_cursor_open(t, NULL, &c), 0, "cursor_open");
+    is(txkv_cursor_prev(c), 0, "prev on a cursor not positioned yet: 0");
+    is(txkv_cursor_get(c, &k, &kl, NULL, NULL), 0, "positioned");
+    const void *lk = k;
+    size_t lkl = kl;
+    is(txkv_cursor_last(c), 0, "last");
+    ok(txkv_cursor_get(c, &k, &kl, NULL, NULL) == 0 && kl == lkl && memcmp(k, lk, kl) == 0,
+       "prev on an unpositioned cursor is the last key");
+    txkv_cursor_close(c);
+    txkv_abort(t);
+
+    is(txkv_keyspace(db, "default", 0, &ks), 0, "the default keyspace is called \"default\"");
+    is(txkv_keyspace(db, "default", TXKV_CREATE | TXKV_HASH | TXKV_ORDERED, &ks2), 0,
+       "creating \"default\" finds it");
+    ok(ks == ks2, "the same keyspace");
+    is(txkv_keyspace(db, "default", TXKV_HASH, &ks2), TXKV_EXISTS, "it has both indexes");
+    ok(reads_as(ks, "dec-a", "1"), "what NULL wrote reads through \"default\"");
+    is(put1(ks, "dec-c", "3"), 0, "a write through \"default\"");
+    ok(reads_as(NULL, "dec-c", "3"), "reads through NULL");
+
+    txkv_txn_options o;
+    txkv_txn_options_init(&o);
+    o.flags = TXKV_RDONLY;
+    txkv_stats(db, &st0);
+    for (int i = 0; i < 3; i++) {
+        txkv_begin(db, &o, &t);
+        txkv_get(t, NULL, "dec-a", 5, NULL, NULL);
+        txkv_abort(t);
+    }
+    txkv_begin(db, NULL, &t);
+    txkv_abort(t);
+    txkv_stats(db, &st);
+    is(st.aborts_rdonly - st0.aborts_rdonly, 3, "read-only aborts count in aborts_rdonly");
+    is(st.aborts_user - st0.aborts_user, 1, "and not in aborts_user (one read-write abort)");
+
+    is_str(txkv_strerror(TXKV_CONFLICT), "CONFLICT", "txkv_strerror names the code");
+    ok(strstr(txkv_errmsg(TXKV_CONFLICT), "conflict") != NULL, "txkv_errmsg describes it: %s",
+       txkv_errmsg(TXKV_CONFLICT));
+}
+
 int main(void)
 {
     tap_seed();
@@ -618,6 +697,7 @@ int main(void)
     test_run();
     test_close_tree_only();
     test_close_open();
+    test_decisions();
     txkv_close(db);
     return done_testing();
 }
