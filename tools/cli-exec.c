@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
@@ -53,13 +54,33 @@ static void out_rewind(struct cli_job *j)
         j->out.p[j->out.n] = '\0';
 }
 
+/* Forgets the savepoints from index i on. */
+static void sp_forget(struct cli_session *s, size_t i)
+{
+    while (s->nsps > i)
+        free(s->sps[--s->nsps].name);
+    if (i == 0) {
+        free(s->sps);
+        s->sps = NULL;
+        s->capsps = 0;
+    }
+}
+
 /* Returns the session to "no transaction", whatever state it was in. */
 static void txn_end(struct cli_session *s)
 {
+    sp_forget(s, 0);
     s->txn = NULL;
     s->wstate = CLI_IDLE;
     s->wtxn_id = 0;
     memset(&s->wopts, 0, sizeof s->wopts);
+}
+
+void cli_txn_abandon(struct cli_session *s)
+{
+    if (s->txn)
+        txkv_abort(s->txn);
+    txn_end(s);
 }
 
 /* Remembers that session s runs transaction t, for DEADLOCKS and LOCKS; returns t's id. */
@@ -260,6 +281,58 @@ static int do_begin(struct cli_session *s, struct cli_job *j)
     s->wstate = CLI_IN_TXN;
     s->wopts = o;
     s->wtxn_id = note_txn(s, s->txn);
+    cli_out_ok(&j->out, j->format);
+    return 0;
+}
+
+/* SAVEPOINT, ROLLBACK TO and RELEASE need an open transaction that has not failed. */
+static int sp_check(struct cli_session *s, struct cli_job *j)
+{
+    if (s->wstate == CLI_IDLE)
+        return job_err(j, TXKV_INVALID,
+                       "no transaction is open in this session (savepoints "
+                       "live inside BEGIN ... COMMIT)");
+    if (s->wstate == CLI_FAILED)
+        return job_err(j, TXKV_ABORTED, "the failed transaction must be ended first (ROLLBACK)");
+    return 0;
+}
+
+/* The newest savepoint named name (case-insensitive, as SQL), or -1 with an error. */
+static long sp_find(struct cli_session *s, struct cli_job *j)
+{
+    for (size_t i = s->nsps; i-- > 0;)
+        if (strcasecmp(s->sps[i].name, j->cmd.a.p) == 0)
+            return (long)i;
+    job_err(j, TXKV_INVALID, "no savepoint named %s in this transaction", j->cmd.a.p);
+    return -1;
+}
+
+static int do_savepoint(struct cli_session *s, struct cli_job *j)
+{
+    uint32_t id;
+    int rc = sp_check(s, j);
+    if (rc || (rc = txkv_savepoint(s->txn, &id)))
+        return rc;
+    s->sps = cli_xgrow(s->sps, &s->capsps, s->nsps + 1, sizeof *s->sps, 8);
+    s->sps[s->nsps++] = (struct cli_savepoint){cli_xstrdup(j->cmd.a.p), id};
+    cli_out_ok(&j->out, j->format);
+    return 0;
+}
+
+/* ROLLBACK TO name undoes the writes after it and keeps it; RELEASE name forgets it. */
+static int do_savepoint_end(struct cli_session *s, struct cli_job *j)
+{
+    int rc = sp_check(s, j);
+    long i = rc ? -1 : sp_find(s, j);
+    if (rc || i < 0)
+        return rc ? rc : TXKV_INVALID;
+    if (j->cmd.op == CLI_RELEASE) {
+        sp_forget(s, (size_t)i);
+    } else {
+        if ((rc = txkv_rollback_to(s->txn, s->sps[i].id)))
+            return rc;
+        sp_forget(s, (size_t)i + 1);
+    }
     cli_out_ok(&j->out, j->format);
     return 0;
 }
@@ -607,6 +680,13 @@ void cli_exec(struct cli_session *s, struct cli_job *j)
         break;
     case CLI_ROLLBACK:
         rc = do_rollback(s, j);
+        break;
+    case CLI_SAVEPOINT:
+        rc = do_savepoint(s, j);
+        break;
+    case CLI_ROLLBACK_TO:
+    case CLI_RELEASE:
+        rc = do_savepoint_end(s, j);
         break;
     case CLI_STATS:
         do_stats(s, j);

@@ -247,8 +247,17 @@ static const struct cli_cmd_info commands[] = {
      "  Outside BEGIN each command is its own transaction (autocommit), retried\n"
      "  a few times when it fails with a retryable error."},
     {"COMMIT", CLI_COMMIT, "", "commit this session's transaction", NULL},
-    {"ROLLBACK", CLI_ROLLBACK, "", "roll back this session's transaction (alias ABORT)", NULL},
-    {"ABORT", CLI_ROLLBACK, "", "the same as ROLLBACK", NULL},
+    {"ROLLBACK", CLI_ROLLBACK, "[TO [SAVEPOINT] name]",
+     "roll back this session's transaction (alias ABORT), or to a savepoint",
+     "  ROLLBACK TO name undoes the writes made since SAVEPOINT name; the\n"
+     "  transaction stays open, reads and locks are kept, and name remains (the\n"
+     "  savepoints taken after it are forgotten)."},
+    {"ABORT", CLI_ROLLBACK, "[TO [SAVEPOINT] name]", "the same as ROLLBACK", NULL},
+    {"SAVEPOINT", CLI_SAVEPOINT, "name", "mark a point of this transaction to roll back to",
+     "  Savepoints nest; a name given again marks a new point, and ROLLBACK TO\n"
+     "  and RELEASE use the newest of that name.  Inside a transaction only."},
+    {"RELEASE", CLI_RELEASE, "[SAVEPOINT] name",
+     "forget savepoint name and those after it (their writes stay)", NULL},
     {"STATS", CLI_STATS, "", "print the database's counters", NULL},
     {"DEADLOCKS", CLI_DEADLOCKS, "", "show the last deadlocks and their victims",
      "  For each deadlock the pessimistic lock manager detected (the last 16):\n"
@@ -527,6 +536,34 @@ static int args_none(struct pstate *p)
     return p->n != 1 ? usage_err(p) : 0;
 }
 
+/* ROLLBACK [TO [SAVEPOINT] name]: ROLLBACK TO is its own op. */
+static int args_rollback(struct pstate *p)
+{
+    const struct cli_token *t = p->tok;
+    if (p->n == 1)
+        return 0;
+    size_t i = 2;
+    if (p->n < 3 || !is_kw(&t[1], "TO"))
+        return usage_err(p);
+    if (p->n == 4 && is_kw(&t[2], "SAVEPOINT"))
+        i = 3;
+    if (i + 1 != p->n)
+        return usage_err(p);
+    p->cmd->op = CLI_ROLLBACK_TO;
+    bytes_set(&p->cmd->a, &t[i]);
+    return 0;
+}
+
+/* RELEASE [SAVEPOINT] name. */
+static int args_release(struct pstate *p)
+{
+    size_t i = p->n == 3 && is_kw(&p->tok[1], "SAVEPOINT") ? 2 : 1;
+    if (i + 1 != p->n)
+        return usage_err(p);
+    bytes_set(&p->cmd->a, &p->tok[i]);
+    return 0;
+}
+
 /* GET key, DEL key, .load FILE. */
 static int args_one(struct pstate *p)
 {
@@ -706,7 +743,9 @@ static int (*const parsers[])(struct pstate *) = {
     [CLI_COUNT] = args_range,
     [CLI_BEGIN] = args_begin,
     [CLI_COMMIT] = args_none,
-    [CLI_ROLLBACK] = args_none,
+    [CLI_ROLLBACK] = args_rollback,
+    [CLI_SAVEPOINT] = args_one,
+    [CLI_RELEASE] = args_release,
     [CLI_STATS] = args_none,
     [CLI_DEADLOCKS] = args_none,
     [CLI_LOCKS] = args_none,

@@ -114,10 +114,7 @@ static void *session_main(void *arg)
         pthread_mutex_unlock(&sh->mu);
 
         if (j->cmd.op == CLI_SHUTDOWN) {
-            if (s->txn)
-                txkv_abort(s->txn);
-            s->txn = NULL;
-            s->wstate = CLI_IDLE;
+            cli_txn_abandon(s);
             job_free(j);
             pthread_mutex_lock(&sh->mu);
             s->unfinished--;

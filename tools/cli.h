@@ -154,7 +154,10 @@ enum cli_op {
     CLI_DOT_LOAD,
     CLI_DOT_SLEEP,
     CLI_DEADLOCKS,
-    CLI_LOCKS,    /* the lock table: who holds and who waits for which key */
+    CLI_LOCKS, /* the lock table: who holds and who waits for which key */
+    CLI_SAVEPOINT,
+    CLI_ROLLBACK_TO, /* ROLLBACK TO name (parsed from ROLLBACK) */
+    CLI_RELEASE,
     CLI_SHUTDOWN, /* internal: ends the worker */
     /* run by the main thread */
     CLI_HELP,
@@ -225,6 +228,12 @@ struct cli_load_rec {
     size_t line; /* where the file gave it */
 };
 
+/* A named savepoint of the session's transaction (SAVEPOINT name). */
+struct cli_savepoint {
+    char *name;
+    uint32_t id; /* txkv_savepoint's */
+};
+
 struct cli_session;
 
 struct cli_job {
@@ -276,6 +285,8 @@ struct cli_session {
     enum cli_state wstate;
     txkv_txn_options wopts;
     uint64_t wtxn_id;
+    struct cli_savepoint *sps; /* oldest first; the newest of a name wins */
+    size_t nsps, capsps;
 };
 
 /* Which session ran transaction id: DEADLOCKS and LOCKS name sessions, not numbers. */
@@ -358,6 +369,8 @@ int cli_output_errno(void);
 
 /* ---- cli-exec.c: the worker's side ---------------------------------- */
 
+/* Worker only: aborts s's open transaction, if any, and forgets its savepoints. */
+void cli_txn_abandon(struct cli_session *s);
 /* Runs j->cmd in s's transaction context; fills j->out and j->failed. */
 void cli_exec(struct cli_session *s, struct cli_job *j);
 /* Parses a .load file into j->recs before any transaction starts.  0 or an error. */

@@ -217,6 +217,8 @@ static bool print_cmd(const struct cli_cmd *cmd, struct cli_buf *b)
     case CLI_GET:
     case CLI_DEL:
     case CLI_PUT:
+    case CLI_SAVEPOINT:
+    case CLI_RELEASE:
         cli_buf_putc(b, ' ');
         cli_put_word(b, cmd->a.p, cmd->a.n);
         if (cmd->op == CLI_PUT) {
@@ -606,8 +608,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     for (int i = 0; i < sh->nsessions; i++)
-        if (sh->sessions[i]->txn)
-            txkv_abort(sh->sessions[i]->txn); /* the worker's shutdown does this */
+        cli_txn_abandon(sh->sessions[i]); /* the worker's shutdown does this */
     pthread_mutex_destroy(&sh->mu);
     if (fuzz_input_closes(data, size)) {
         db_close();

@@ -1,10 +1,12 @@
 #!/bin/sh
 # tests/tools/commands.sh: every kv-cli command and the three output formats.
 . "${top_srcdir:?run me through make check}/tests/tools/lib.sh"
-plan 14
+plan 16
 
 check commands 0
 check formats 1
+# SAVEPOINT, ROLLBACK TO, RELEASE: nested, by name, errors outside a transaction
+check savepoints 1
 
 run_cli -c '.timer on; PUT a 1; .timer off; GET a'
 printf '%s\n' "$out" | sed -n 2p | grep -Eq '^Time: [0-9]+\.[0-9]{3} ms$'
