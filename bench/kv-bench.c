@@ -154,8 +154,8 @@ static void usage(FILE *f)
                "  -V, --version         show the version\n"
                "\n"
                "The default run is 7 rows (ycsb-a on txkv at 3 levels x 2 schemes, and LMDB),\n"
-               "each loading 1m keys and running 1 + 3 s: about 45 seconds, and up to about\n"
-               "500 MB of memory (one row's database at a time).  For a quick look try\n"
+               "each loading 1m keys and running 1 + 3 s: about a minute, and up to about\n"
+               "700 MB of memory (one row's database at a time).  For a quick look try\n"
                "  kv-bench -k 100k -d 1 --warmup 0.2\n");
 }
 
