@@ -17,8 +17,9 @@
  * kvb-output.c.  Design and anchors (db_bench, YCSB, DBx1000):
  * man/kv-bench.1; results: bench/RESULTS.md.
  *
- * Exit status: 0, 1 when a row failed, the bank's invariant broke or
- * --verify found an anomaly, 2 for a bad command line.
+ * Exit status: 0, 1 when a row failed, the bank's invariant broke,
+ * --verify found an anomaly or an output (stdout, --csv, --json, --plot)
+ * could not be written, 2 for a bad command line.
  */
 #include "config.h"
 
@@ -150,7 +151,12 @@ static void usage(FILE *f)
                "      --json FILE       write the rows and the configuration as JSON\n"
                "      --plot DIR        write PNG charts with gnuplot\n"
                "  -h, --help            show this help\n"
-               "  -V, --version         show the version\n");
+               "  -V, --version         show the version\n"
+               "\n"
+               "The default run is 7 rows (ycsb-a on txkv at 3 levels x 2 schemes, and LMDB),\n"
+               "each loading 1m keys and running 1 + 3 s: about a minute, and up to about\n"
+               "700 MB of memory (one row's database at a time).  For a quick look try\n"
+               "  kv-bench -k 100k -d 1 --warmup 0.2\n");
 }
 
 static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -170,38 +176,63 @@ struct name_value {
     int value;
 };
 
+/*
+ * The next item of a comma list at *p into buf: 1, or 0 at the end.  An
+ * empty item ("1,,2", a leading or trailing comma) is a usage error, not
+ * something to skip.
+ */
+static int list_next(const char *opt, const char *arg, const char **p, char *buf, size_t len)
+{
+    if (!*p)
+        return 0;
+    const char *comma = strchr(*p, ',');
+    size_t n = comma ? (size_t)(comma - *p) : strlen(*p);
+    if (n == 0)
+        bad("%s: empty item in '%s'", opt, arg);
+    if (n >= len)
+        bad("%s: '%.*s' is too long", opt, (int)n, *p);
+    memcpy(buf, *p, n);
+    buf[n] = '\0';
+    *p = comma ? comma + 1 : NULL;
+    return 1;
+}
+
+/* Adds value to out[0..*n); a value given twice is an error unless "all" brought it. */
+static void names_add(const char *opt, const char *tok, int value, int from_all, int *out, int *n)
+{
+    for (int i = 0; i < *n; i++) {
+        if (out[i] != value)
+            continue;
+        if (from_all)
+            return;
+        bad("%s: '%s' given twice", opt, tok);
+    }
+    if (*n == BENCH_MAX_LIST)
+        bad("%s: more than %d values", opt, BENCH_MAX_LIST);
+    out[(*n)++] = value;
+}
+
 /* Splits a comma list into values from table; "all" adds every distinct value. */
 static int parse_names(const char *opt, const char *arg, const struct name_value *table, int *out)
 {
-    char *copy = strdup(arg), *save = NULL, *tok;
+    const char *p = *arg ? arg : NULL;
+    char tok[64];
     int n = 0;
-    if (!copy)
-        bad("out of memory");
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int found = 0;
-        for (const struct name_value *e = table; e->name; e++) {
-            if (strcmp(tok, "all") == 0 || strcmp(tok, e->name) == 0) {
-                int dup = 0;
-                for (int i = 0; i < n; i++)
-                    dup |= out[i] == e->value;
-                if (strcmp(tok, "all") == 0 && dup)
-                    continue;
-                if (n == BENCH_MAX_LIST)
-                    bad("%s: more than %d values", opt, BENCH_MAX_LIST);
-                out[n++] = e->value;
+    while (list_next(opt, arg, &p, tok, sizeof tok)) {
+        int all = strcmp(tok, "all") == 0, found = all;
+        for (const struct name_value *e = table; e->name && !(found && !all); e++) {
+            if (all || strcmp(tok, e->name) == 0) {
+                names_add(opt, tok, e->value, all, out, &n);
                 found = 1;
-                if (strcmp(tok, "all") != 0)
-                    break;
             }
         }
-        if (!found && strcmp(tok, "all") != 0) {
+        if (!found) {
             char names[256] = "";
             for (const struct name_value *e = table; e->name; e++)
                 snprintf(names + strlen(names), sizeof names - strlen(names), " %s", e->name);
             bad("%s: unknown value '%s' (one of:%s, all)", opt, tok, names);
         }
     }
-    free(copy);
     if (!n)
         bad("%s: empty list", opt);
     return n;
@@ -244,19 +275,22 @@ static double parse_real(const char *opt, const char *s, double min, double max,
 static void parse_list(const char *opt, const char *arg, int is_real, double min, double max,
                        int max_open, double *reals, unsigned *counts, int *n)
 {
-    char *copy = strdup(arg), *save = NULL, *tok;
+    const char *p = *arg ? arg : NULL;
+    char tok[64];
     *n = 0;
-    if (!copy)
-        bad("out of memory");
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (list_next(opt, arg, &p, tok, sizeof tok)) {
         if (*n == BENCH_MAX_LIST)
             bad("%s: more than %d values", opt, BENCH_MAX_LIST);
+        double v = is_real ? parse_real(opt, tok, min, max, max_open)
+                           : (double)parse_count(opt, tok, (uint64_t)min, (uint64_t)max);
+        for (int i = 0; i < *n; i++)
+            if (is_real ? reals[i] == v : counts[i] == (unsigned)v)
+                bad("%s: %g given twice", opt, v);
         if (is_real)
-            reals[(*n)++] = parse_real(opt, tok, min, max, max_open);
+            reals[(*n)++] = v;
         else
-            counts[(*n)++] = (unsigned)parse_count(opt, tok, (uint64_t)min, (uint64_t)max);
+            counts[(*n)++] = (unsigned)v;
     }
-    free(copy);
     if (!*n)
         bad("%s: empty list", opt);
 }
@@ -809,6 +843,15 @@ static void on_signal(int sig)
     raise(sig);
 }
 
+/* 1 (and a message) if the table could not be written to stdout: a full disk, a closed pipe. */
+static int stdout_failed(void)
+{
+    int e = bench_out_stdout_errno();
+    if (e)
+        fprintf(stderr, "kv-bench: cannot write to standard output: %s\n", strerror(e));
+    return e != 0;
+}
+
 int main(int argc, char **argv)
 {
     struct bench_config cfg;
@@ -839,10 +882,9 @@ int main(int argc, char **argv)
         unverified +=
             rows[i].verify_status == VERIFY_ANOMALY || rows[i].verify_status == VERIFY_ERROR;
     }
-    if (bench_out_finish(&cfg, rows, nrows) != 0)
-        failed++;
+    int out_failed = bench_out_finish(&cfg, rows, nrows) != 0;
     if (unsupported)
-        fprintf(stderr, "kv-bench: %u row%s unsupported by this build (skipped; see notes)\n",
+        fprintf(stderr, "kv-bench: %u row%s unsupported (skipped; the notes say why)\n",
                 unsupported, unsupported == 1 ? "" : "s");
     if (na)
         fprintf(stderr, "kv-bench: %u row%s n/a (the engine lacks the isolation level)\n", na,
@@ -852,8 +894,13 @@ int main(int argc, char **argv)
     if (unverified)
         fprintf(stderr, "kv-bench: --verify: %u row%s NOT VERIFIED\n", unverified,
                 unverified == 1 ? "" : "s");
+    if (out_failed)
+        fprintf(stderr, "kv-bench: an output (--csv, --json or --plot) was not written; "
+                        "the message above says why\n");
+    if (stdout_failed())
+        out_failed = 1;
     for (unsigned i = 0; i < nrows; i++)
         free(rows[i].verify_detail);
     free(rows);
-    return failed || unverified ? 1 : 0;
+    return failed || unverified || out_failed ? 1 : 0;
 }

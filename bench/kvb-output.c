@@ -10,8 +10,10 @@
  * appear in the table and the JSON with their reason, never in the CSV,
  * whose every line is a measurement.  The table's header states how each
  * engine in the run provides each level (its isolation mapping); every
- * CSV/JSON row names its engine's version.  Charts are gnuplot scripts run with posix_spawnp; a
- * missing gnuplot is reported on stderr and is not an error.
+ * CSV/JSON row names its engine's version.  Charts are a gnuplot script,
+ * DIR/kv-bench.gp, whose paths are relative to DIR, run there with
+ * posix_spawnp; a missing gnuplot is reported on stderr and is not an error
+ * (the script is still written, to be run later).
  */
 #include "config.h"
 
@@ -30,6 +32,21 @@
 extern char **environ;
 
 static FILE *csv_file;
+static int stdout_errno; /* the first failed write of the table */
+
+/* Flushes the table, remembering why the first flush that failed did. */
+static void flush_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) == EOF && !stdout_errno)
+        stdout_errno = errno ? errno : EIO;
+}
+
+int bench_out_stdout_errno(void)
+{
+    flush_stdout();
+    return stdout_errno ? stdout_errno : ferror(stdout) ? EIO : 0;
+}
 static int table_group = -1; /* the (workload, threads, theta) of the last table row */
 
 static const char csv_header[] = "engine,workload,isolation,cc,threads,keys,value_size,theta,txns,"
@@ -107,7 +124,7 @@ void bench_out_header(const struct bench_config *cfg, unsigned nrows)
     printf("%-11s %-8s %-3s %-4s %3s %5s %12s %12s %7s %9s %9s %9s %7s  %s\n", "engine", "workload",
            "iso", "cc", "thr", "theta", "txn/s", "ops/s", "abort%", "p50us", "p99us", "p99.9us",
            "B/key", "notes");
-    fflush(stdout);
+    flush_stdout();
 }
 
 static int row_group(const struct bench_row *r)
@@ -140,7 +157,7 @@ void bench_out_row(const struct bench_config *cfg, const struct bench_row *r)
                                             : "FAILED",
                r->note);
     }
-    fflush(stdout);
+    flush_stdout();
 
     if (csv_file && r->status == ROW_OK) {
         fprintf(
@@ -171,10 +188,20 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* A measurement at full precision: %.17g reads back as the same double. */
 static void json_num(FILE *f, const char *name, double v, int ok)
 {
     if (ok)
-        fprintf(f, ", \"%s\": %.6g", name, v);
+        fprintf(f, ", \"%s\": %.17g", name, v);
+    else
+        fprintf(f, ", \"%s\": null", name);
+}
+
+/* A count: an exact integer, never in floating point. */
+static void json_count(FILE *f, const char *name, uint64_t v, int ok)
+{
+    if (ok)
+        fprintf(f, ", \"%s\": %" PRIu64, name, v);
     else
         fprintf(f, ", \"%s\": null", name);
 }
@@ -224,9 +251,9 @@ static int write_json(const struct bench_config *cfg, const struct bench_row *ro
             json_str(f, eng->mapping(r->isolation, r->cc));
         else
             fputs("null", f);
-        json_num(f, "txns", (double)r->txns, ok);
-        json_num(f, "aborts", (double)r->aborts, ok);
-        json_num(f, "ops", (double)r->ops, ok);
+        json_count(f, "txns", r->txns, ok);
+        json_count(f, "aborts", r->aborts, ok);
+        json_count(f, "ops", r->ops, ok);
         json_num(f, "seconds", r->seconds, ok);
         json_num(f, "txn_per_sec", r->txn_per_sec, ok);
         json_num(f, "ops_per_sec", r->ops_per_sec, ok);
@@ -235,9 +262,9 @@ static int write_json(const struct bench_config *cfg, const struct bench_row *ro
         json_num(f, "p99_us", r->p99_us, ok);
         json_num(f, "p999_us", r->p999_us, ok);
         json_num(f, "bytes_per_key", r->bytes_per_key, ok);
-        json_num(f, "notfound", (double)r->notfound, ok);
-        json_num(f, "audits", (double)r->audits, ok && r->workload == W_BANK);
-        json_num(f, "audit_skews", (double)r->audit_skews, ok && r->workload == W_BANK);
+        json_count(f, "notfound", r->notfound, ok);
+        json_count(f, "audits", r->audits, ok && r->workload == W_BANK);
+        json_count(f, "audit_skews", r->audit_skews, ok && r->workload == W_BANK);
         json_num(f, "load_seconds", r->load_seconds, r->load_seconds > 0);
         fprintf(f, ", \"checksum\": \"%016" PRIx64 "\", \"note\": ", r->checksum);
         json_str(f, r->note);
@@ -337,12 +364,12 @@ static int chart(FILE *f, const struct bench_config *cfg, const struct bench_row
     if (nx < 2)
         return 0;
     ++*chartno;
+    /* relative to the script's folder, where gnuplot runs, so the folder can move */
     if (by_threads)
-        snprintf(name, sizeof name, "%s/throughput-%s-theta%g.png", cfg->plot_dir,
-                 bench_workload_name(workload), fixed);
+        snprintf(name, sizeof name, "throughput-%s-theta%g.png", bench_workload_name(workload),
+                 fixed);
     else
-        snprintf(name, sizeof name, "%s/aborts-%s-t%g.png", cfg->plot_dir,
-                 bench_workload_name(workload), fixed);
+        snprintf(name, sizeof name, "aborts-%s-t%g.png", bench_workload_name(workload), fixed);
     fprintf(f, "\nset output ");
     gp_str(f, name);
     if (by_threads) {
@@ -355,10 +382,10 @@ static int chart(FILE *f, const struct bench_config *cfg, const struct bench_row
         fprintf(f, ")\n");
     } else
         fprintf(f,
-                "\nset title '%s: abort rate vs zipfian theta (%g threads)'\n"
+                "\nset title '%s: abort rate vs zipfian theta (%g thread%s)'\n"
                 "set xlabel 'theta'\nset ylabel 'aborts / (commits + aborts), %%'\n"
                 "set xtics autofreq\n",
-                bench_workload_name(workload), fixed);
+                bench_workload_name(workload), fixed, fixed == 1 ? "" : "s");
     /* one datablock per series, in the order series first appear */
     for (i = 0; i < n; i++) {
         if (!IN_CHART(&rows[i]))
@@ -398,27 +425,17 @@ static int chart(FILE *f, const struct bench_config *cfg, const struct bench_row
     return 1;
 }
 
-static int write_plots(const struct bench_config *cfg, const struct bench_row *rows, unsigned n)
+/* Writes DIR/kv-bench.gp; the number of charts in it, or -1 (message printed). */
+static int write_script(const struct bench_config *cfg, const struct bench_row *rows, unsigned n,
+                        const char *script)
 {
-    char gpbuf[4096], script[600];
-    const char *gp = find_gnuplot(gpbuf, sizeof gpbuf);
-    int charts = 0, status;
-    pid_t pid;
-    FILE *f;
-
-    if (!gp) {
-        fprintf(stderr,
-                "kv-bench: --plot: gnuplot is not on PATH (or $KV_BENCH_GNUPLOT); "
-                "no charts written to %s\n",
-                cfg->plot_dir);
-        return 0;
-    }
-    snprintf(script, sizeof script, "%s/kv-bench.gp", cfg->plot_dir);
-    if (!(f = fopen(script, "w"))) {
+    int charts = 0;
+    FILE *f = fopen(script, "w");
+    if (!f) {
         fprintf(stderr, "kv-bench: --plot %s: %s\n", script, strerror(errno));
         return -1;
     }
-    fprintf(f, "# kv-bench charts; run: gnuplot kv-bench.gp\n"
+    fprintf(f, "# kv-bench charts; run in this folder: gnuplot kv-bench.gp\n"
                "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
                "    set terminal pngcairo size 1000,600 noenhanced\n"
                "} else {\n    set terminal png size 1000,600 noenhanced\n}\n"
@@ -433,20 +450,56 @@ static int write_plots(const struct bench_config *cfg, const struct bench_row *r
         fprintf(stderr, "kv-bench: --plot %s: %s\n", script, strerror(errno));
         return -1;
     }
+    return charts;
+}
+
+/* Runs gnuplot on kv-bench.gp inside dir (its paths are relative); 0 or -1. */
+static int run_gnuplot(const char *gp, const char *dir)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[] = {(char *)gp, "kv-bench.gp", NULL};
+    pid_t pid;
+    int status = 0;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addchdir_np(&fa, dir);
+    errno = posix_spawnp(&pid, gp, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (errno != 0) {
+        fprintf(stderr, "kv-bench: --plot: cannot run %s: %s\n", gp, strerror(errno));
+        return -1;
+    }
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "kv-bench: --plot: %s kv-bench.gp failed in %s (%s %d)\n", gp, dir,
+                WIFEXITED(status) ? "exit status" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
+    }
+    return 0;
+}
+
+static int write_plots(const struct bench_config *cfg, const struct bench_row *rows, unsigned n)
+{
+    char gpbuf[4096], script[600];
+    const char *gp = find_gnuplot(gpbuf, sizeof gpbuf);
+    snprintf(script, sizeof script, "%s/kv-bench.gp", cfg->plot_dir);
+    int charts = write_script(cfg, rows, n, script);
+    if (charts < 0)
+        return -1;
+    if (!gp) {
+        fprintf(stderr,
+                "kv-bench: --plot: gnuplot is not on PATH (or $KV_BENCH_GNUPLOT), so no chart "
+                "was drawn; the script is %s: install gnuplot, then run it there: "
+                "cd %s && gnuplot kv-bench.gp\n",
+                script, cfg->plot_dir);
+        return 0;
+    }
     if (!charts) {
         fprintf(stderr, "kv-bench: --plot: nothing to chart (each chart needs two or more "
                         "--threads or --theta values)\n");
         return 0;
     }
-    char *argv[] = {(char *)gp, script, NULL};
-    if ((errno = posix_spawnp(&pid, gp, NULL, NULL, argv, environ)) != 0) {
-        fprintf(stderr, "kv-bench: --plot: cannot run %s: %s\n", gp, strerror(errno));
+    if (run_gnuplot(gp, cfg->plot_dir) != 0)
         return -1;
-    }
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "kv-bench: --plot: %s %s failed\n", gp, script);
-        return -1;
-    }
     fprintf(stderr, "kv-bench: wrote %d chart%s to %s\n", charts, charts == 1 ? "" : "s",
             cfg->plot_dir);
     return 0;

@@ -154,6 +154,12 @@ static int tx_scan(void *tp, const void *key, size_t klen, unsigned n, unsigned 
     unsigned i = 0;
     int rc = txkv_cursor_open(t->txn, t->d->ks, &c);
 
+    if (rc == TXKV_NOTSUP) { /* the one cause: no ordered index to walk */
+        snprintf(t->err, sizeof t->err,
+                 "a hash-only keyspace (--index hash) cannot scan: txkv_cursor_open returns "
+                 "TXKV_NOTSUP; use --index btree or both");
+        return BENCH_NOTSUP;
+    }
     if (rc != TXKV_OK)
         return tx_map(t, "cursor_open", rc);
     for (rc = txkv_cursor_seek(c, key, klen); rc == TXKV_OK && i < n; rc = txkv_cursor_next(c)) {

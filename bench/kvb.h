@@ -428,6 +428,8 @@ void bench_fail(struct bench_shared *sh, int unsupported, const char *fmt, ...)
 int bench_out_open(const struct bench_config *cfg);
 void bench_out_header(const struct bench_config *cfg, unsigned nrows);
 void bench_out_row(const struct bench_config *cfg, const struct bench_row *r);
+/* 0, or the errno of the first write of the table to stdout that failed. */
+int bench_out_stdout_errno(void);
 /* Writes the JSON file and the charts; 0, or -1 when a file could not be written. */
 int bench_out_finish(const struct bench_config *cfg, const struct bench_row *rows, unsigned nrows);
 

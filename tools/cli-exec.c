@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
@@ -53,13 +54,33 @@ static void out_rewind(struct cli_job *j)
         j->out.p[j->out.n] = '\0';
 }
 
+/* Forgets the savepoints from index i on. */
+static void sp_forget(struct cli_session *s, size_t i)
+{
+    while (s->nsps > i)
+        free(s->sps[--s->nsps].name);
+    if (i == 0) {
+        free(s->sps);
+        s->sps = NULL;
+        s->capsps = 0;
+    }
+}
+
 /* Returns the session to "no transaction", whatever state it was in. */
 static void txn_end(struct cli_session *s)
 {
+    sp_forget(s, 0);
     s->txn = NULL;
     s->wstate = CLI_IDLE;
     s->wtxn_id = 0;
     memset(&s->wopts, 0, sizeof s->wopts);
+}
+
+void cli_txn_abandon(struct cli_session *s)
+{
+    if (s->txn)
+        txkv_abort(s->txn);
+    txn_end(s);
 }
 
 /* Remembers that session s runs transaction t, for DEADLOCKS and LOCKS; returns t's id. */
@@ -264,6 +285,58 @@ static int do_begin(struct cli_session *s, struct cli_job *j)
     return 0;
 }
 
+/* SAVEPOINT, ROLLBACK TO and RELEASE need an open transaction that has not failed. */
+static int sp_check(struct cli_session *s, struct cli_job *j)
+{
+    if (s->wstate == CLI_IDLE)
+        return job_err(j, TXKV_INVALID,
+                       "no transaction is open in this session (savepoints "
+                       "live inside BEGIN ... COMMIT)");
+    if (s->wstate == CLI_FAILED)
+        return job_err(j, TXKV_ABORTED, "the failed transaction must be ended first (ROLLBACK)");
+    return 0;
+}
+
+/* The newest savepoint named name (case-insensitive, as SQL), or -1 with an error. */
+static long sp_find(struct cli_session *s, struct cli_job *j)
+{
+    for (size_t i = s->nsps; i-- > 0;)
+        if (strcasecmp(s->sps[i].name, j->cmd.a.p) == 0)
+            return (long)i;
+    job_err(j, TXKV_INVALID, "no savepoint named %s in this transaction", j->cmd.a.p);
+    return -1;
+}
+
+static int do_savepoint(struct cli_session *s, struct cli_job *j)
+{
+    uint32_t id;
+    int rc = sp_check(s, j);
+    if (rc || (rc = txkv_savepoint(s->txn, &id)))
+        return rc;
+    s->sps = cli_xgrow(s->sps, &s->capsps, s->nsps + 1, sizeof *s->sps, 8);
+    s->sps[s->nsps++] = (struct cli_savepoint){cli_xstrdup(j->cmd.a.p), id};
+    cli_out_ok(&j->out, j->format);
+    return 0;
+}
+
+/* ROLLBACK TO name undoes the writes after it and keeps it; RELEASE name forgets it. */
+static int do_savepoint_end(struct cli_session *s, struct cli_job *j)
+{
+    int rc = sp_check(s, j);
+    long i = rc ? -1 : sp_find(s, j);
+    if (rc || i < 0)
+        return rc ? rc : TXKV_INVALID;
+    if (j->cmd.op == CLI_RELEASE) {
+        sp_forget(s, (size_t)i);
+    } else {
+        if ((rc = txkv_rollback_to(s->txn, s->sps[i].id)))
+            return rc;
+        sp_forget(s, (size_t)i + 1);
+    }
+    cli_out_ok(&j->out, j->format);
+    return 0;
+}
+
 static int do_commit(struct cli_session *s, struct cli_job *j)
 {
     if (s->wstate == CLI_IDLE)
@@ -383,15 +456,50 @@ static void do_locks(struct cli_session *s, struct cli_job *j)
     free(l);
 }
 
+void cli_describe_wait(struct cli_shell *sh, struct cli_session *s, struct cli_buf *b)
+{
+    size_t cap = 64, n;
+    struct txkv_lock_info *l = cli_xmalloc(cap * sizeof *l);
+    while ((n = txkv_locks(sh->db, l, cap)) > cap) {
+        cap = n + n / 2;
+        l = cli_xrealloc(l, cap * sizeof *l);
+    }
+    qsort(l, n, sizeof *l, lock_cmp);
+    const char **names = cli_xmalloc((n ? n : 1) * sizeof *names);
+    pthread_mutex_lock(&sh->mu);
+    for (size_t i = 0; i < n; i++)
+        names[i] = txn_session(sh, l[i].txn);
+    pthread_mutex_unlock(&sh->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (l[i].granted || names[i] != s->name)
+            continue;
+        cli_buf_puts(b, "waiting: ");
+        cli_out_lock(b, CLI_FMT_PLAIN, 0, &l[i], names[i]);
+        for (size_t k = 0; k < n; k++) /* who holds that key */
+            if (l[k].granted && l[k].txn != l[i].txn && l[i].mode != TXKV_LOCK_RANGE &&
+                l[k].mode != TXKV_LOCK_RANGE && l[k].klen == l[i].klen &&
+                !memcmp(l[k].key, l[i].key, cli_key_kept(l[i].klen))) {
+                cli_buf_puts(b, "holder:  ");
+                cli_out_lock(b, CLI_FMT_PLAIN, 0, &l[k], names[k]);
+            }
+    }
+    if (!b->n)
+        cli_buf_puts(b, "(no lock wait: see LOCKS in another session)\n");
+    free(names);
+    free(l);
+}
+
 /* Waits on the session's condition so that shutdown can cut the pause short. */
 static void do_sleep(struct cli_session *s, struct cli_job *j)
 {
     struct cli_shell *sh = s->sh;
     struct timespec deadline = cli_deadline_after((unsigned)(j->cmd.seconds * 1000 + 0.5));
     pthread_mutex_lock(&sh->mu);
+    s->sleeping = 1; /* a pause, not a lock wait: the shell says "sleeping" */
     while (!s->stopping)
         if (pthread_cond_timedwait(&s->work, &sh->mu, &deadline) == ETIMEDOUT)
             break;
+    s->sleeping = 0;
     pthread_mutex_unlock(&sh->mu);
     cli_out_ok(&j->out, j->format);
 }
@@ -433,13 +541,55 @@ static int load_line(struct cli_job *j, struct cli_tokens *t, size_t lineno, siz
         const struct cli_cmd_info *ci = w->quoted ? NULL : cli_command_find(w->p);
         if (!ci || ci->op != CLI_PUT || n != 3)
             return job_err(j, CLI_ESYNTAX, "%s:%zu: expected PUT key value", j->cmd.a.p, lineno);
+        size_t kl = t->v[i + 1].n;
+        if (kl == 0 || kl > TXKV_MAX_KEY)
+            return job_err(j, CLI_ESYNTAX, "%s:%zu: %s key (a key is 1 to %u bytes)", j->cmd.a.p,
+                           lineno, kl ? "too long a" : "an empty", TXKV_MAX_KEY);
         j->recs = cli_xgrow(j->recs, reccap, j->nrecs + 1, sizeof *j->recs, 64);
         struct cli_load_rec *r = &j->recs[j->nrecs++];
-        r->key = (struct cli_bytes){t->v[i + 1].p, t->v[i + 1].n};
+        r->key = (struct cli_bytes){t->v[i + 1].p, kl};
         r->val = (struct cli_bytes){t->v[i + 2].p, t->v[i + 2].n};
+        r->line = lineno;
         t->v[i + 1].p = t->v[i + 2].p = NULL; /* moved into the record */
     }
     return 0;
+}
+
+/* Record order for finding a key given twice: by key, then by line. */
+static int rec_cmp(const void *pa, const void *pb)
+{
+    const struct cli_load_rec *a = *(const struct cli_load_rec *const *)pa,
+                              *b = *(const struct cli_load_rec *const *)pb;
+    size_t n = a->key.n < b->key.n ? a->key.n : b->key.n;
+    int c = memcmp(a->key.p, b->key.p, n);
+    if (c)
+        return c;
+    if (a->key.n != b->key.n)
+        return a->key.n < b->key.n ? -1 : 1;
+    return a->line < b->line ? -1 : a->line > b->line;
+}
+
+/* A key the file gives twice is a mistake (a dump never does): report both lines. */
+static int load_check_dups(struct cli_job *j)
+{
+    if (j->nrecs < 2)
+        return 0;
+    const struct cli_load_rec **v = cli_xmalloc(j->nrecs * sizeof *v);
+    for (size_t i = 0; i < j->nrecs; i++)
+        v[i] = &j->recs[i];
+    qsort(v, j->nrecs, sizeof *v, rec_cmp);
+    int rc = 0;
+    for (size_t i = 1; i < j->nrecs && !rc; i++) {
+        if (v[i]->key.n != v[i - 1]->key.n || memcmp(v[i]->key.p, v[i - 1]->key.p, v[i]->key.n))
+            continue;
+        struct cli_buf k = {0};
+        cli_put_word(&k, v[i]->key.p, v[i]->key.n > 64 ? 64 : v[i]->key.n);
+        rc = job_err(j, CLI_ESYNTAX, "%s:%zu: key %s%s given twice (first on line %zu)", j->cmd.a.p,
+                     v[i]->line, k.p, v[i]->key.n > 64 ? "..." : "", v[i - 1]->line);
+        cli_buf_free(&k);
+    }
+    free(v);
+    return rc;
 }
 
 int cli_load_parse(struct cli_job *j)
@@ -466,12 +616,47 @@ int cli_load_parse(struct cli_job *j)
     }
     if (rc == 0 && ferror(f))
         rc = job_err(j, TXKV_IO, "cannot read %s: %s", path, strerror(errno));
+    if (rc == 0)
+        rc = load_check_dups(j);
     free(line);
     cli_tokens_free(&t);
     fclose(f);
     if (rc)
         free_recs(j);
     return rc;
+}
+
+/* The CSV header row of a command's result; NULL: the output is not CSV (.dump's text). */
+static const char *csv_header(const struct cli_cmd *cmd)
+{
+    switch (cmd->op) {
+    case CLI_GET:
+    case CLI_SCAN:
+        return "key,value";
+    case CLI_COUNT:
+        return "count";
+    case CLI_STATS:
+        return "counter,value";
+    case CLI_DEADLOCKS:
+        return "seq,txn,txn_session,lock,key,key_truncated,victim";
+    case CLI_LOCKS:
+        return "txn,txn_session,mode,state,key,hi,truncated";
+    case CLI_DOT_LOAD:
+        return "status,keys";
+    case CLI_DOT_DUMP:
+        return cmd->a.p ? "status,keys" : NULL;
+    default:
+        return "status"; /* OK */
+    }
+}
+
+/* .timer's line: plain text, a JSON object, or (CSV) a line on stderr. */
+static void out_time(struct cli_job *j, double ms)
+{
+    if (j->format == CLI_FMT_JSON)
+        cli_buf_printf(&j->out, "{\"time_ms\":%.3f}\n", ms);
+    else
+        cli_buf_printf(j->format == CLI_FMT_CSV ? &j->diag : &j->out, "Time: %.3f ms\n", ms);
 }
 
 static double now_ms(void)
@@ -495,6 +680,13 @@ void cli_exec(struct cli_session *s, struct cli_job *j)
         break;
     case CLI_ROLLBACK:
         rc = do_rollback(s, j);
+        break;
+    case CLI_SAVEPOINT:
+        rc = do_savepoint(s, j);
+        break;
+    case CLI_ROLLBACK_TO:
+    case CLI_RELEASE:
+        rc = do_savepoint_end(s, j);
         break;
     case CLI_STATS:
         do_stats(s, j);
@@ -537,10 +729,12 @@ void cli_exec(struct cli_session *s, struct cli_job *j)
         job_err(j, rc, "invalid argument: a key is 1 to %u bytes", TXKV_MAX_KEY);
     if (rc) {
         out_rewind(j);
-        cli_out_error(&j->out, j->format, rc == CLI_ESYNTAX ? "SYNTAX" : txkv_strerror(rc),
-                      j->errmsg ? j->errmsg : txkv_errmsg(rc));
+        cli_out_error_at(&j->out, j->format, rc == CLI_ESYNTAX ? "SYNTAX" : txkv_strerror(rc),
+                         j->file, j->line, j->errmsg ? j->errmsg : txkv_errmsg(rc));
         j->failed = 1;
+    } else if (j->format == CLI_FMT_CSV) {
+        j->csv_header = csv_header(&j->cmd);
     }
     if (j->timer)
-        cli_buf_printf(&j->out, "Time: %.3f ms\n", now_ms() - t0);
+        out_time(j, now_ms() - t0);
 }

@@ -252,14 +252,18 @@ static const char *const level_words[] = {"READ", "COMMITTED", "SNAPSHOT", "SERI
 static const char *const cc_words[] = {"OPTIMISTIC", "PESSIMISTIC", NULL};
 static const char *const onoff_words[] = {"on", "off", NULL};
 static const char *const format_words[] = {"plain", "csv", "json", NULL};
+static const char *const rollback_words[] = {"TO", "SAVEPOINT", NULL};
+static const char *const release_words[] = {"SAVEPOINT", NULL};
 
 /* The keywords that may follow each command; session and command names are added live. */
 static const struct {
     enum cli_op op;
     const char *const *words;
 } arg_words[] = {
-    {CLI_BEGIN, begin_words},     {CLI_DOT_ISOLATION, level_words}, {CLI_DOT_CC, cc_words},
-    {CLI_DOT_TIMER, onoff_words}, {CLI_DOT_ECHO, onoff_words},      {CLI_DOT_FORMAT, format_words},
+    {CLI_BEGIN, begin_words},       {CLI_DOT_ISOLATION, level_words},
+    {CLI_DOT_CC, cc_words},         {CLI_DOT_TIMER, onoff_words},
+    {CLI_DOT_ECHO, onoff_words},    {CLI_DOT_FORMAT, format_words},
+    {CLI_ROLLBACK, rollback_words}, {CLI_RELEASE, release_words},
 };
 
 /* Candidates for a word after the command named first. */

@@ -4,12 +4,16 @@
  * Owns how bytes become text, and kv-cli's allocation helpers (cli_x*, the
  * one growable array).  Keys and values are arbitrary bytes, so every
  * printer decides between raw and quoted: plain output prints a value raw
- * when a reader cannot mistake it (printable, not empty, not starting with
+ * when a reader cannot mistake it (printable, not empty, not starting with '#' or
  * '"', not "(nil)"), else in the tokenizer's own double-quoted syntax, which
  * can be pasted back; a key is raw only when it reads back as the same one
  * word (cli_put_word).  Dumps quote always and in ASCII only.  JSON strings must be Unicode: bytes
  * that are not UTF-8 go into a
  * "*_hex" field instead of being silently mangled.
+ *
+ * CSV results are rows under a header row (cli-exec.c names the columns);
+ * an error is one plain "(error) NAME: message" line, which the printer
+ * sends to stderr in CSV.  A JSON result is one value per line.
  *
  * Commands write into a cli_buf on a worker thread; the main thread prints
  * the buffer later, so nothing here touches stdout.  No locks, no libtxkv.
@@ -222,7 +226,8 @@ void cli_quote(struct cli_buf *b, const void *p, size_t n, int ascii)
 void cli_put_value(struct cli_buf *b, const void *p, size_t n)
 {
     const char *s = p;
-    if (n && s[0] != '"' && !(n == 5 && memcmp(s, "(nil)", 5) == 0) && cli_printable(p, n))
+    if (n && s[0] != '"' && s[0] != '#' && !(n == 5 && memcmp(s, "(nil)", 5) == 0) &&
+        cli_printable(p, n))
         cli_buf_put(b, p, n);
     else
         cli_quote(b, p, n, 0);
@@ -315,7 +320,9 @@ void cli_out_value(struct cli_buf *b, enum cli_format f, const void *key, size_t
             cli_buf_puts(b, "(nil)");
         break;
     case CLI_FMT_CSV:
-        /* NULL is an empty unquoted field; an empty value is "" (as in COPY ... CSV). */
+        /* key,value; NULL is an empty unquoted field, an empty value "" (as COPY ... CSV) */
+        csv_field(b, key, klen);
+        cli_buf_putc(b, ',');
         if (val)
             csv_field(b, val, vlen);
         break;
@@ -342,18 +349,34 @@ void cli_out_ok_count(struct cli_buf *b, enum cli_format f, const char *what, ui
 {
     if (f == CLI_FMT_JSON)
         cli_buf_printf(b, "{\"ok\":true,\"%ss\":%llu}\n", what, (unsigned long long)n);
+    else if (f == CLI_FMT_CSV)
+        cli_buf_printf(b, "OK,%llu\n", (unsigned long long)n);
     else
         cli_buf_printf(b, "OK (%llu %s%s)\n", (unsigned long long)n, what, n == 1 ? "" : "s");
 }
 
 void cli_out_error(struct cli_buf *b, enum cli_format f, const char *name, const char *msg)
 {
+    cli_out_error_at(b, f, name, NULL, 0, msg);
+}
+
+void cli_out_error_at(struct cli_buf *b, enum cli_format f, const char *name, const char *file,
+                      unsigned long line, const char *msg)
+{
     if (f == CLI_FMT_JSON) {
         cli_buf_puts(b, "{\"error\":");
         json_string(b, name, strlen(name));
         cli_buf_puts(b, ",\"message\":");
         json_string(b, msg, strlen(msg));
+        if (file) {
+            cli_buf_puts(b, ",\"file\":");
+            json_string(b, file, strlen(file));
+            cli_buf_printf(b, ",\"line\":%lu", line);
+        }
         cli_buf_puts(b, "}\n");
+    } else if (file) {
+        /* after the name, so that "(error) NAME" still starts the line */
+        cli_buf_printf(b, "(error) %s: %s:%lu: %s\n", name, file, line, msg);
     } else {
         cli_buf_printf(b, "(error) %s: %s\n", name, msg);
     }
@@ -446,6 +469,39 @@ static void txn_label(struct cli_buf *b, const char *name, uint64_t id)
         cli_buf_printf(b, "txn %llu", (unsigned long long)id);
 }
 
+/*
+ * What txns[i] of a deadlock waited for.  txkv records the key of a point
+ * lock; a wait for a range lock (a SERIALIZABLE PESSIMISTIC scan) has no key
+ * (klen 0: keys are never empty) and txkv keeps no bounds for it.
+ */
+static int dl_waited_range(const struct txkv_deadlock_info *d, unsigned i)
+{
+    return d->klens[i] == 0;
+}
+
+static void deadlock_plain(struct cli_buf *b, const struct txkv_deadlock_info *d,
+                           const char *const *names, const char *victim)
+{
+    unsigned n = cli_deadlock_ntxns(d);
+    cli_buf_printf(b, "deadlock %llu:", (unsigned long long)d->seq);
+    for (unsigned i = 0; i < n; i++) {
+        size_t kl = cli_key_kept(d->klens[i]);
+        cli_buf_puts(b, i ? ", " : " ");
+        txn_label(b, names[i], d->txns[i]);
+        if (dl_waited_range(d, i)) {
+            cli_buf_puts(b, " waited for a RANGE lock");
+            continue;
+        }
+        cli_buf_puts(b, " waited for ");
+        cli_put_word(b, d->keys[i], kl);
+        if (kl < d->klens[i])
+            cli_buf_puts(b, "...");
+    }
+    cli_buf_puts(b, "; victim ");
+    txn_label(b, victim, d->victim);
+    cli_buf_putc(b, '\n');
+}
+
 void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
                       const struct txkv_deadlock_info *d, const char *const *names,
                       const char *victim)
@@ -454,29 +510,19 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
     unsigned long long seq = (unsigned long long)d->seq;
     switch (f) {
     case CLI_FMT_PLAIN:
-        cli_buf_printf(b, "deadlock %llu:", seq);
-        for (unsigned i = 0; i < n; i++) {
-            size_t kl = cli_key_kept(d->klens[i]);
-            cli_buf_puts(b, i ? ", " : " ");
-            txn_label(b, names[i], d->txns[i]);
-            cli_buf_puts(b, " waited for ");
-            cli_put_word(b, d->keys[i], kl);
-            if (kl < d->klens[i])
-                cli_buf_puts(b, "...");
-        }
-        cli_buf_puts(b, "; victim ");
-        txn_label(b, victim, d->victim);
-        cli_buf_putc(b, '\n');
+        deadlock_plain(b, d, names, victim);
         break;
     case CLI_FMT_CSV:
+        /* seq,txn,txn_session,lock,key,key_truncated,victim; lock is key or range */
         for (unsigned i = 0; i < n; i++) {
             size_t kl = cli_key_kept(d->klens[i]);
             cli_buf_printf(b, "%llu,%llu,", seq, (unsigned long long)d->txns[i]);
             if (names[i])
                 csv_field(b, names[i], strlen(names[i]));
-            cli_buf_putc(b, ',');
-            csv_field(b, d->keys[i], kl);
-            cli_buf_printf(b, ",%d\n", d->txns[i] == d->victim);
+            cli_buf_puts(b, dl_waited_range(d, i) ? ",range," : ",key,");
+            if (!dl_waited_range(d, i))
+                csv_field(b, d->keys[i], kl);
+            cli_buf_printf(b, ",%d,%d\n", kl < d->klens[i], d->txns[i] == d->victim);
         }
         break;
     case CLI_FMT_JSON:
@@ -492,6 +538,11 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
                 json_string(b, names[i], strlen(names[i]));
                 cli_buf_putc(b, ',');
             }
+            if (dl_waited_range(d, i)) {
+                cli_buf_puts(b, "\"lock\":\"range\",\"key\":null}");
+                continue;
+            }
+            cli_buf_puts(b, "\"lock\":\"key\",");
             json_bytes_field(b, "key", d->keys[i], kl);
             cli_buf_printf(b, ",\"key_truncated\":%s}", kl < d->klens[i] ? "true" : "false");
         }

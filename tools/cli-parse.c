@@ -181,6 +181,8 @@ int cli_tokenize(const char *s, size_t n, struct cli_tokens *t, char *err, size_
         int quoted;
         if (is_blank(c)) {
             lx.i++;
+        } else if (c == '#') {
+            break; /* a comment to the end of the line, as in a shell: PUT k v # why */
         } else if (c == ';') {
             tok_push(t, NULL, 0, 0);
             lx.i++;
@@ -245,8 +247,17 @@ static const struct cli_cmd_info commands[] = {
      "  Outside BEGIN each command is its own transaction (autocommit), retried\n"
      "  a few times when it fails with a retryable error."},
     {"COMMIT", CLI_COMMIT, "", "commit this session's transaction", NULL},
-    {"ROLLBACK", CLI_ROLLBACK, "", "roll back this session's transaction (alias ABORT)", NULL},
-    {"ABORT", CLI_ROLLBACK, "", "the same as ROLLBACK", NULL},
+    {"ROLLBACK", CLI_ROLLBACK, "[TO [SAVEPOINT] name]",
+     "roll back this session's transaction (alias ABORT), or to a savepoint",
+     "  ROLLBACK TO name undoes the writes made since SAVEPOINT name; the\n"
+     "  transaction stays open, reads and locks are kept, and name remains (the\n"
+     "  savepoints taken after it are forgotten)."},
+    {"ABORT", CLI_ROLLBACK, "[TO [SAVEPOINT] name]", "the same as ROLLBACK", NULL},
+    {"SAVEPOINT", CLI_SAVEPOINT, "name", "mark a point of this transaction to roll back to",
+     "  Savepoints nest; a name given again marks a new point, and ROLLBACK TO\n"
+     "  and RELEASE use the newest of that name.  Inside a transaction only."},
+    {"RELEASE", CLI_RELEASE, "[SAVEPOINT] name",
+     "forget savepoint name and those after it (their writes stay)", NULL},
     {"STATS", CLI_STATS, "", "print the database's counters", NULL},
     {"DEADLOCKS", CLI_DEADLOCKS, "", "show the last deadlocks and their victims",
      "  For each deadlock the pessimistic lock manager detected (the last 16):\n"
@@ -291,7 +302,13 @@ static const struct cli_cmd_info commands[] = {
      "  comments (# or --).  The file is checked before anything is written; it\n"
      "  loads in the session's open transaction, or else in one transaction of\n"
      "  its own."},
-    {".sleep", CLI_DOT_SLEEP, "SECONDS", "pause this session (for scripts)", NULL},
+    {".read", CLI_DOT_READ, "FILE", "run the commands in FILE, as -f does",
+     "  FILE's lines run as if typed here, in the current session; .read may\n"
+     "  nest.  Errors name the file and the line: (error) NAME: FILE:LINE: ...\n"
+     "  A relative FILE is found from kv-cli's working directory."},
+    {".sleep", CLI_DOT_SLEEP, "SECONDS", "pause this session (for scripts)",
+     "  A session that sleeps longer than --wait is reported \"sleeping\"; the\n"
+     "  shell goes on meanwhile."},
     {".quit", CLI_DOT_QUIT, "", "leave kv-cli (also .exit and Ctrl-D)", NULL},
     {".exit", CLI_DOT_QUIT, "", "the same as .quit", NULL},
 };
@@ -519,6 +536,34 @@ static int args_none(struct pstate *p)
     return p->n != 1 ? usage_err(p) : 0;
 }
 
+/* ROLLBACK [TO [SAVEPOINT] name]: ROLLBACK TO is its own op. */
+static int args_rollback(struct pstate *p)
+{
+    const struct cli_token *t = p->tok;
+    if (p->n == 1)
+        return 0;
+    size_t i = 2;
+    if (p->n < 3 || !is_kw(&t[1], "TO"))
+        return usage_err(p);
+    if (p->n == 4 && is_kw(&t[2], "SAVEPOINT"))
+        i = 3;
+    if (i + 1 != p->n)
+        return usage_err(p);
+    p->cmd->op = CLI_ROLLBACK_TO;
+    bytes_set(&p->cmd->a, &t[i]);
+    return 0;
+}
+
+/* RELEASE [SAVEPOINT] name. */
+static int args_release(struct pstate *p)
+{
+    size_t i = p->n == 3 && is_kw(&p->tok[1], "SAVEPOINT") ? 2 : 1;
+    if (i + 1 != p->n)
+        return usage_err(p);
+    bytes_set(&p->cmd->a, &p->tok[i]);
+    return 0;
+}
+
 /* GET key, DEL key, .load FILE. */
 static int args_one(struct pstate *p)
 {
@@ -698,7 +743,9 @@ static int (*const parsers[])(struct pstate *) = {
     [CLI_COUNT] = args_range,
     [CLI_BEGIN] = args_begin,
     [CLI_COMMIT] = args_none,
-    [CLI_ROLLBACK] = args_none,
+    [CLI_ROLLBACK] = args_rollback,
+    [CLI_SAVEPOINT] = args_one,
+    [CLI_RELEASE] = args_release,
     [CLI_STATS] = args_none,
     [CLI_DEADLOCKS] = args_none,
     [CLI_LOCKS] = args_none,
@@ -707,6 +754,7 @@ static int (*const parsers[])(struct pstate *) = {
     [CLI_HELP] = args_optional_one,
     [CLI_DOT_DUMP] = args_optional_one,
     [CLI_DOT_LOAD] = args_one,
+    [CLI_DOT_READ] = args_one,
     [CLI_DOT_SESSION] = args_session,
     [CLI_DOT_ISOLATION] = args_isolation,
     [CLI_DOT_CC] = args_cc,

@@ -93,6 +93,8 @@ static void job_free(struct cli_job *j)
     cli_cmd_free(&j->cmd);
     cli_buf_free(&j->out);
     cli_buf_free(&j->aux);
+    cli_buf_free(&j->diag);
+    free(j->file);
     free(j);
 }
 
@@ -112,10 +114,7 @@ static void *session_main(void *arg)
         pthread_mutex_unlock(&sh->mu);
 
         if (j->cmd.op == CLI_SHUTDOWN) {
-            if (s->txn)
-                txkv_abort(s->txn);
-            s->txn = NULL;
-            s->wstate = CLI_IDLE;
+            cli_txn_abandon(s);
             job_free(j);
             pthread_mutex_lock(&sh->mu);
             s->unfinished--;
@@ -203,7 +202,8 @@ void cli_sessions_describe(struct cli_shell *sh, struct cli_buf *b)
     pthread_mutex_lock(&sh->mu);
     for (int i = 0; i < sh->nsessions; i++) {
         struct cli_session *s = sh->sessions[i];
-        const char *st = s->blocked               ? "blocked"
+        const char *st = s->sleeping              ? "sleeping"
+                         : s->blocked             ? "blocked"
                          : s->state == CLI_IN_TXN ? "transaction"
                          : s->state == CLI_FAILED ? "failed"
                                                   : "idle";
@@ -223,27 +223,80 @@ void cli_sessions_describe(struct cli_shell *sh, struct cli_buf *b)
     pthread_mutex_unlock(&sh->mu);
 }
 
-void cli_print(const char *name, const char *p, size_t n)
+static int out_errno; /* main thread only: the first failed write to stdout */
+
+int cli_output_errno(void)
 {
+    return out_errno;
+}
+
+/* One line (len bytes, no newline) as e says; the session as a prefix, field or column. */
+static void emit_line(const struct cli_emit *e, FILE *f, const char *p, size_t len)
+{
+    const char *name = e->session;
+    if (!name) {
+        /* nothing to add */
+    } else if (e->format == CLI_FMT_JSON && len && p[0] == '{') {
+        fprintf(f, "{\"session\":\"%s\"%s", name, len > 2 ? "," : "");
+        p++, len--;
+    } else if (e->format == CLI_FMT_JSON && len && p[0] == '[') {
+        fprintf(f, "{\"session\":\"%s\",\"rows\":", name);
+        fwrite(p, 1, len, f);
+        p = "}", len = 1;
+    } else if (e->format == CLI_FMT_CSV && f == stdout) {
+        fprintf(f, "%s,", name); /* session names need no quoting */
+    } else {
+        fprintf(f, "[%s] ", name);
+    }
+    fwrite(p, 1, len, f);
+    fputc('\n', f);
+}
+
+void cli_emit(const struct cli_emit *e, const char *p, size_t n)
+{
+    FILE *f = e->error && e->format == CLI_FMT_CSV ? stderr : stdout;
+    if (e->format == CLI_FMT_CSV && e->csv_header && !e->error)
+        fprintf(f, "%s%s\n", e->session ? "session," : "", e->csv_header);
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
-        size_t len = nl ? (size_t)(nl - p) + 1 : n;
-        if (name)
-            printf("[%s] ", name);
-        fwrite(p, 1, len, stdout);
-        if (!nl)
-            putchar('\n');
-        p += len;
-        n -= len;
+        size_t len = nl ? (size_t)(nl - p) : n;
+        emit_line(e, f, p, len);
+        p += len + (nl ? 1 : 0);
+        n -= len + (nl ? 1 : 0);
     }
-    fflush(stdout);
+    if (fflush(f) == EOF && f == stdout && !out_errno)
+        out_errno = errno ? errno : EIO;
+}
+
+void cli_print(const char *name, const char *p, size_t n)
+{
+    cli_emit(&(struct cli_emit){CLI_FMT_PLAIN, name, NULL, 0}, p, n);
 }
 
 static void print_job(struct cli_shell *sh, struct cli_job *j)
 {
-    cli_print(j->prefixed || j->detached ? j->s->name : NULL, j->out.p, j->out.n);
+    const char *name = j->prefixed || j->detached ? j->s->name : NULL;
+    cli_emit(&(struct cli_emit){j->format, name, j->csv_header, j->failed}, j->out.p, j->out.n);
+    if (j->diag.n)
+        cli_emit(&(struct cli_emit){CLI_FMT_PLAIN, name, NULL, 1}, j->diag.p, j->diag.n);
     if (j->failed)
         sh->failures++;
+}
+
+/*
+ * A session's state change that is no command's result: "blocked",
+ * "queued" (behind its blocked command), "sleeping" (in .sleep).  Plain:
+ * "[T2] blocked"; JSON {"session":"T2","event":"blocked"}; CSV T2,blocked.
+ */
+static void emit_event(enum cli_format f, const char *session, const char *event, const char *text)
+{
+    struct cli_buf b = {0};
+    if (f == CLI_FMT_JSON)
+        cli_buf_printf(&b, "{\"event\":\"%s\"}\n", event);
+    else
+        cli_buf_printf(&b, "%s\n", f == CLI_FMT_CSV ? event : text);
+    cli_emit(&(struct cli_emit){f, session, "event", 0}, b.p, b.n);
+    cli_buf_free(&b);
 }
 
 void cli_pipe_drain(int fd)
@@ -314,6 +367,8 @@ void cli_session_run(struct cli_shell *sh, struct cli_session *s, struct cli_cmd
     j->isolation = s->isolation;
     j->cc = s->cc;
     j->prefixed = prefixed;
+    j->file = sh->file ? cli_xstrdup(sh->file) : NULL;
+    j->line = sh->line;
 
     struct timespec deadline = cli_deadline_after(sh->wait_ms);
     pthread_mutex_lock(&sh->mu);
@@ -330,8 +385,12 @@ void cli_session_run(struct cli_shell *sh, struct cli_session *s, struct cli_cmd
     pthread_mutex_unlock(&sh->mu);
 
     if (!done) {
-        const char *msg = queued ? "queued behind its blocked command\n" : "blocked\n";
-        cli_print(s->name, msg, strlen(msg));
+        if (queued)
+            emit_event(sh->format, s->name, "queued", "queued behind its blocked command");
+        else if (j->cmd.op == CLI_DOT_SLEEP) /* j is the worker's now, but its cmd is fixed */
+            emit_event(sh->format, s->name, "sleeping", "sleeping");
+        else
+            emit_event(sh->format, s->name, "blocked", "blocked");
         cli_drain(sh);
         return;
     }
@@ -346,22 +405,40 @@ void cli_session_run(struct cli_shell *sh, struct cli_session *s, struct cli_cmd
     cli_drain(sh);
 }
 
+/* Reports a session still blocked at the end: an error, and in a terminal what it waits for. */
+static void report_unfinished(struct cli_shell *sh, struct cli_session *s, int sleeping)
+{
+    struct cli_buf b = {0};
+    cli_out_error(&b, sh->format, "BLOCKED",
+                  sleeping ? "still sleeping at the end of input; giving up on it"
+                           : "still blocked at the end of input; giving up on it");
+    cli_emit(&(struct cli_emit){sh->format, s->name, NULL, 1}, b.p, b.n);
+    if (sh->interactive && !sleeping) {
+        b.n = 0;
+        cli_describe_wait(sh, s, &b);
+        int plain = sh->format == CLI_FMT_PLAIN;
+        cli_emit(&(struct cli_emit){CLI_FMT_PLAIN, s->name, NULL, !plain}, b.p, b.n);
+    }
+    cli_buf_free(&b);
+    sh->failures++;
+}
+
 void cli_finish(struct cli_shell *sh)
 {
-    struct timespec deadline = cli_deadline_after(sh->end_wait_ms);
+    /* A person who typed Ctrl-D is told at once; a script waits for what it started. */
+    struct timespec deadline = cli_deadline_after(sh->interactive ? 0 : sh->end_wait_ms);
     pthread_mutex_lock(&sh->mu);
     wait_blocked(sh, &deadline);
     pthread_mutex_unlock(&sh->mu);
     cli_drain(sh);
-    pthread_mutex_lock(&sh->mu);
     for (int i = 0; i < sh->nsessions; i++) {
         struct cli_session *s = sh->sessions[i];
-        if (s->blocked) {
-            printf("[%s] (error) still blocked at the end of input; giving up on it\n", s->name);
-            sh->failures++;
-        }
+        pthread_mutex_lock(&sh->mu);
+        int blocked = s->blocked, sleeping = s->sleeping;
+        pthread_mutex_unlock(&sh->mu);
+        if (blocked)
+            report_unfinished(sh, s, sleeping);
     }
-    pthread_mutex_unlock(&sh->mu);
     fflush(stdout);
 }
 

@@ -72,6 +72,12 @@ void cli_out_ok(struct cli_buf *b, enum cli_format f);
 /* OK with a count of what (singular): "OK (3 keys)" / {"ok":true,"keys":3}. */
 void cli_out_ok_count(struct cli_buf *b, enum cli_format f, const char *what, uint64_t n);
 void cli_out_error(struct cli_buf *b, enum cli_format f, const char *name, const char *msg);
+/*
+ * The same for a command read from a file: file:line: before the message
+ * (plain, CSV), or "file" and "line" fields (JSON).  file NULL: no place.
+ */
+void cli_out_error_at(struct cli_buf *b, enum cli_format f, const char *name, const char *file,
+                      unsigned long line, const char *msg);
 void cli_out_rows_begin(struct cli_buf *b, enum cli_format f);
 /* One key and its value, as SCAN lists them. */
 struct cli_row {
@@ -126,7 +132,10 @@ void cli_tokens_clear(struct cli_tokens *t);
 void cli_tokens_free(struct cli_tokens *t);
 /* How many tokens the statement at t->v[i] has: up to the next ';' token or the end. */
 size_t cli_statement_len(const struct cli_tokens *t, size_t i);
-/* 1 if the line is blank, or a comment: '#' or '--' after leading blanks. */
+/*
+ * 1 if the line is blank, or a comment: '#' or '--' after leading blanks.
+ * (cli_tokenize also ends a line at a '#' that starts a token: PUT k v # note.)
+ */
 int cli_line_is_comment(const char *s, size_t n);
 
 enum cli_op {
@@ -145,10 +154,14 @@ enum cli_op {
     CLI_DOT_LOAD,
     CLI_DOT_SLEEP,
     CLI_DEADLOCKS,
-    CLI_LOCKS,    /* the lock table: who holds and who waits for which key */
+    CLI_LOCKS, /* the lock table: who holds and who waits for which key */
+    CLI_SAVEPOINT,
+    CLI_ROLLBACK_TO, /* ROLLBACK TO name (parsed from ROLLBACK) */
+    CLI_RELEASE,
     CLI_SHUTDOWN, /* internal: ends the worker */
     /* run by the main thread */
     CLI_HELP,
+    CLI_DOT_READ, /* runs a file's commands, as -f does */
     CLI_DOT_SESSION,
     CLI_DOT_SESSIONS,
     CLI_DOT_ISOLATION,
@@ -212,6 +225,13 @@ enum cli_state { CLI_IDLE, CLI_IN_TXN, CLI_FAILED };
 
 struct cli_load_rec {
     struct cli_bytes key, val;
+    size_t line; /* where the file gave it */
+};
+
+/* A named savepoint of the session's transaction (SAVEPOINT name). */
+struct cli_savepoint {
+    char *name;
+    uint32_t id; /* txkv_savepoint's */
 };
 
 struct cli_session;
@@ -225,8 +245,12 @@ struct cli_job {
     int timer, isolation, cc;
     int prefixed; /* @NAME: every output line starts with "[NAME] " */
     int note_id;  /* autocommit pessimistic: record the transaction's id */
+    char *file;   /* the file and line the command came from (-f, .read), or NULL */
+    unsigned long line;
     /* written by the worker; read by the main thread once done is set */
     struct cli_buf out;
+    struct cli_buf diag;    /* CSV: what goes to stderr besides errors (.timer) */
+    const char *csv_header; /* CSV: the result's header row, or NULL */
     int failed;
     int done;     /* under the shell mutex */
     int detached; /* under the shell mutex: the main thread stopped waiting */
@@ -251,6 +275,7 @@ struct cli_session {
     int unfinished;                /* under sh->mu: jobs submitted, not done */
     int stopping;                  /* under sh->mu: shutdown; .sleep ends early */
     int blocked;                   /* under sh->mu: detached jobs not done */
+    int sleeping;                  /* under sh->mu: the worker is in .sleep */
     enum cli_state state;          /* under sh->mu: published by the worker */
     txkv_txn_options txn_opts;     /* under sh->mu: the open transaction's options */
     uint64_t txn_id;               /* under sh->mu: its txkv_txn_id */
@@ -260,6 +285,8 @@ struct cli_session {
     enum cli_state wstate;
     txkv_txn_options wopts;
     uint64_t wtxn_id;
+    struct cli_savepoint *sps; /* oldest first; the newest of a name wins */
+    size_t nsps, capsps;
 };
 
 /* Which session ran transaction id: DEADLOCKS and LOCKS name sessions, not numbers. */
@@ -287,6 +314,9 @@ struct cli_shell {
     unsigned wait_ms;     /* how long a command may run before it is reported blocked */
     unsigned end_wait_ms; /* at the end of input, for blocked commands */
     int failures;         /* commands that printed an error */
+    const char *file;     /* the file being read (-f, .read), or NULL; its line number: */
+    unsigned long line;
+    int depth; /* .read nesting */
 };
 
 int cli_shell_init(struct cli_shell *sh, txkv_db *db);
@@ -320,13 +350,33 @@ void cli_finish(struct cli_shell *sh);
 struct timespec cli_deadline_after(unsigned ms);
 /* Writes text to stdout with each line prefixed by "[name] " when name != NULL. */
 void cli_print(const char *name, const char *p, size_t n);
+/*
+ * How a piece of output reaches stdout.  Plain text prefixes each line with
+ * "[session] ".  The structured formats carry the session as a field: JSON
+ * wraps each line's object as {"session":"T2",...} (an array as
+ * {"session":"T2","rows":[...]}), CSV puts it in a first column, "session"
+ * in the header row.  CSV errors go to stderr, as plain text.
+ */
+struct cli_emit {
+    enum cli_format format;
+    const char *session;    /* NULL: none */
+    const char *csv_header; /* CSV: the header row to print first, or NULL */
+    int error;
+};
+void cli_emit(const struct cli_emit *e, const char *p, size_t n);
+/* 0, or the errno of the first write to stdout that failed. */
+int cli_output_errno(void);
 
 /* ---- cli-exec.c: the worker's side ---------------------------------- */
 
+/* Worker only: aborts s's open transaction, if any, and forgets its savepoints. */
+void cli_txn_abandon(struct cli_session *s);
 /* Runs j->cmd in s's transaction context; fills j->out and j->failed. */
 void cli_exec(struct cli_session *s, struct cli_job *j);
 /* Parses a .load file into j->recs before any transaction starts.  0 or an error. */
 int cli_load_parse(struct cli_job *j);
+/* What session s's blocked command waits for: its lock requests and their holders. */
+void cli_describe_wait(struct cli_shell *sh, struct cli_session *s, struct cli_buf *b);
 
 /* ---- cli-input.c: reading lines --------------------------------------- */
 

@@ -8,9 +8,13 @@
  * settings and prints, so it never blocks on a lock wait.
  *
  * Inputs, in order: every -c and -f as given, else stdin (libedit when it
- * is a terminal).  One line may hold several statements separated by ';'.
+ * is a terminal); .read runs a file in the middle of any of them.  One line
+ * may hold several statements separated by ';'.  Errors of commands read
+ * from a file name it and the line (sh->file, sh->line).
  * Exit status: 0 if every command succeeded, 1 if any printed an error (or
- * was still blocked at the end), 2 for bad usage, 3 when out of memory.
+ * was still blocked at the end) or stdout could not be written, 2 for bad
+ * usage, 3 when out of memory.  An interactive session ends 0 like sqlite3,
+ * psql and redis-cli: its errors were seen as they happened.
  */
 #include "config.h"
 
@@ -27,6 +31,11 @@
 
 /* Why run_line asks to stop reading input: .quit, or a failure under --bail. */
 enum { QUIT = 1, BAIL = 2 };
+
+/* .read inside .read: deep enough for any script, shallow enough to stop a file reading itself. */
+#define READ_DEPTH_MAX 16
+
+static int run_file(struct cli_shell *sh, const char *path);
 
 static void print_help_all(struct cli_buf *b)
 {
@@ -72,10 +81,29 @@ static int print_help(const char *topic, struct cli_buf *b)
 static void say_error(struct cli_shell *sh, const char *session, const char *name, const char *msg)
 {
     struct cli_buf b = {0};
-    cli_out_error(&b, sh->format, name, msg);
-    cli_print(session, b.p, b.n);
+    cli_out_error_at(&b, sh->format, name, sh->file, sh->line, msg);
+    cli_emit(&(struct cli_emit){sh->format, session, NULL, 1}, b.p, b.n);
     cli_buf_free(&b);
     sh->failures++;
+}
+
+/* .read FILE: its lines run here; QUIT or BAIL from inside it stop the caller too. */
+static int dot_read(struct cli_shell *sh, const char *path)
+{
+    char err[512];
+    if (sh->depth >= READ_DEPTH_MAX) {
+        snprintf(err, sizeof err, ".read %s: nested more than %d deep (does a file read itself?)",
+                 path, READ_DEPTH_MAX);
+        say_error(sh, NULL, "INVALID", err);
+        return 0;
+    }
+    int r = run_file(sh, path);
+    if (r < 0) {
+        snprintf(err, sizeof err, "cannot open %s: %s", path, strerror(errno));
+        say_error(sh, NULL, "IO", err);
+        return 0;
+    }
+    return r;
 }
 
 /* A command that runs on the main thread.  Returns QUIT for .quit. */
@@ -141,6 +169,9 @@ static int run_main_cmd(struct cli_shell *sh, struct cli_cmd *cmd)
         break;
     case CLI_DOT_QUIT:
         r = QUIT;
+        break;
+    case CLI_DOT_READ:
+        r = dot_read(sh, cmd->a.p);
         break;
     default:
         break;
@@ -214,6 +245,7 @@ static int run_input(struct cli_shell *sh, struct cli_input *in)
     size_t len;
     int r = 0;
     while (!r && cli_input_line(in, &line, &len) == 1) {
+        sh->line++;
         r = run_line(sh, line, len);
         free(line);
     }
@@ -265,7 +297,8 @@ static void usage(FILE *f)
           "An interactive shell on an in-memory txkv database.\n"
           "\n"
           "  -c, --command=CMDS     run CMDS (';' separates commands); may repeat\n"
-          "  -f, --file=FILE        run the commands in FILE ('-': stdin); may repeat\n"
+          "  -f, --file=FILE        run the commands in FILE ('-': stdin); may repeat;\n"
+          "                         errors name the file and the line\n"
           "      --bail             stop at the first command that fails\n"
           "  -e, --echo             print each input line before its output\n"
           "      --isolation=LEVEL  default isolation: read-committed, snapshot (default),\n"
@@ -282,7 +315,8 @@ static void usage(FILE *f)
           "\n"
           "Without -c or -f, commands come from stdin: with line editing when it is a\n"
           "terminal.  Type .help or HELP inside for the commands; see kv-cli(1).\n"
-          "Exit status: 0 all commands succeeded, 1 a command failed, 2 bad usage.\n",
+          "Exit status: 0 all commands succeeded (or an interactive session ended),\n"
+          "1 a command failed or the output could not be written, 2 bad usage.\n",
           f);
 }
 
@@ -433,6 +467,30 @@ static int run_fd(struct cli_shell *sh, int fd)
     return r;
 }
 
+/*
+ * The commands of path ("-": stdin), their errors marked path:line (or
+ * <stdin>:line).  QUIT, BAIL or 0; -1 with errno when it cannot be opened.
+ */
+static int run_file(struct cli_shell *sh, const char *path)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    const char *file = sh->file;
+    unsigned long line = sh->line;
+    sh->file = is_stdin ? "<stdin>" : path;
+    sh->line = 0;
+    sh->depth++;
+    int r = run_fd(sh, fd);
+    sh->depth--;
+    sh->file = file;
+    sh->line = line;
+    if (!is_stdin)
+        close(fd);
+    return r;
+}
+
 /* Every -c and -f in order, until .quit, --bail or a file that cannot be opened. */
 static void run_sources(struct cli_shell *sh, const struct source *src, int nsrc)
 {
@@ -442,15 +500,11 @@ static void run_sources(struct cli_shell *sh, const struct source *src, int nsrc
             r = run_text(sh, src[i].arg);
             continue;
         }
-        int fd = strcmp(src[i].arg, "-") == 0 ? STDIN_FILENO : open(src[i].arg, O_RDONLY);
-        if (fd < 0) {
+        if ((r = run_file(sh, src[i].arg)) < 0) {
             fprintf(stderr, "kv-cli: cannot open %s: %s\n", src[i].arg, strerror(errno));
             sh->failures++;
             break;
         }
-        r = run_fd(sh, fd);
-        if (fd != STDIN_FILENO)
-            close(fd);
     }
 }
 
@@ -471,6 +525,20 @@ static void run_terminal(struct cli_shell *sh, const char *prog)
            PACKAGE_VERSION);
     run_input(sh, in);
     cli_input_close(in);
+}
+
+/* The exit status once everything ran: a lost output is a failure even interactively. */
+static int exit_status(struct cli_shell *sh)
+{
+    int e = cli_output_errno();
+    errno = 0;
+    if (fflush(stdout) == EOF && !e)
+        e = errno ? errno : EIO;
+    if (e || ferror(stdout)) {
+        fprintf(stderr, "kv-cli: cannot write to standard output: %s\n", strerror(e ? e : EIO));
+        return 1;
+    }
+    return sh->failures && !sh->interactive ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -522,6 +590,5 @@ int main(int argc, char **argv)
         _exit(1);
     }
     txkv_close(db);
-    fflush(stdout);
-    return sh->failures ? 1 : 0;
+    return exit_status(sh);
 }

@@ -26,7 +26,7 @@
  *     of hanging).  A failed command prints an error line; `.dump` (to the
  *     output) prints a dump whose lines parse back as PUT key value in
  *     strictly increasing key order.  Commands that touch files or sleep
- *     (.dump FILE, .load, .sleep) and HELP are parsed but not run; the
+ *     (.dump FILE, .load, .read, .sleep) and HELP are parsed but not run; the
  *     settings commands (.format, .timer, .isolation, .cc, ...) change the
  *     settings the next commands run with, as kv-cli's main thread does.
  *
@@ -217,6 +217,8 @@ static bool print_cmd(const struct cli_cmd *cmd, struct cli_buf *b)
     case CLI_GET:
     case CLI_DEL:
     case CLI_PUT:
+    case CLI_SAVEPOINT:
+    case CLI_RELEASE:
         cli_buf_putc(b, ' ');
         cli_put_word(b, cmd->a.p, cmd->a.n);
         if (cmd->op == CLI_PUT) {
@@ -248,6 +250,7 @@ static bool print_cmd(const struct cli_cmd *cmd, struct cli_buf *b)
     case CLI_HELP:
     case CLI_DOT_DUMP:
     case CLI_DOT_LOAD:
+    case CLI_DOT_READ:
         if (cmd->a.p) {
             cli_buf_putc(b, ' ');
             cli_quote(b, cmd->a.p, cmd->a.n, 0);
@@ -344,9 +347,10 @@ static void check_dump(struct ctx *c, const struct cli_buf *out)
         const char *nl = memchr(line, '\n', out->n - off);
         size_t len = nl ? (size_t)(nl - line) : out->n - off;
         off += len + 1;
-        if (first || (len > 6 && !memcmp(line, "Time: ", 6))) {
+        if (first || (len > 6 && !memcmp(line, "Time: ", 6)) ||
+            (len > 11 && !memcmp(line, "{\"time_ms\":", 11))) {
             first = 0;
-            continue; /* the header comment; .timer's line */
+            continue; /* the header comment; .timer's line (plain or JSON) */
         }
         int rc = cli_tokenize(line, len, &t, err, sizeof err);
         CHECK(c,
@@ -459,7 +463,8 @@ static bool statement(struct ctx *c, const struct cli_token *tok, size_t n, size
         check_cmd(c, &cmd, linelen);
         if (!c->bad)
             check_reprint(c, &cmd);
-        bool touches_files = cmd.op == CLI_DOT_LOAD || (cmd.op == CLI_DOT_DUMP && cmd.a.p);
+        bool touches_files =
+            cmd.op == CLI_DOT_LOAD || cmd.op == CLI_DOT_READ || (cmd.op == CLI_DOT_DUMP && cmd.a.p);
         if (c->bad || touches_files || cmd.op == CLI_DOT_SLEEP)
             ;
         else if (CLI_OP_IN_SESSION(cmd.op))
@@ -603,8 +608,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     for (int i = 0; i < sh->nsessions; i++)
-        if (sh->sessions[i]->txn)
-            txkv_abort(sh->sessions[i]->txn); /* the worker's shutdown does this */
+        cli_txn_abandon(sh->sessions[i]); /* the worker's shutdown does this */
     pthread_mutex_destroy(&sh->mu);
     if (fuzz_input_closes(data, size)) {
         db_close();

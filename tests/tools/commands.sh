@@ -1,10 +1,12 @@
 #!/bin/sh
 # tests/tools/commands.sh: every kv-cli command and the three output formats.
 . "${top_srcdir:?run me through make check}/tests/tools/lib.sh"
-plan 14
+plan 16
 
 check commands 0
 check formats 1
+# SAVEPOINT, ROLLBACK TO, RELEASE: nested, by name, errors outside a transaction
+check savepoints 1
 
 run_cli -c '.timer on; PUT a 1; .timer off; GET a'
 printf '%s\n' "$out" | sed -n 2p | grep -Eq '^Time: [0-9]+\.[0-9]{3} ms$'
@@ -24,7 +26,9 @@ printf '%s\n' "$out" | sed -n 2p | grep -Eq '^\{"commits":1,.*"oldest_snapshot_a
 ok $? "STATS in JSON is one object"
 
 run_cli --format=csv -c 'PUT "a b" "1,2"; SCAN'
-[ "$out" = 'OK
+[ "$out" = 'status
+OK
+key,value
 a b,"1,2"' ]
 ok $? "--format=csv"
 

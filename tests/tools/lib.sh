@@ -2,8 +2,9 @@
 # runs kv-cli on scripts and compares what it prints with expected files,
 # printing TAP.
 #
-#   check NAME STATUS [OPTION...]  runs kv-cli -e [OPTION...] -f tests/tools/cli/NAME.in
-#                                  in a scratch directory; two results: the
+#   check NAME STATUS [OPTION...]  runs kv-cli -e [OPTION...] -f NAME.in (a copy of
+#                                  tests/tools/cli/NAME.in) in a scratch directory,
+#                                  so errors read NAME.in:LINE; two results: the
 #                                  output equals tests/tools/cli/NAME.out, the exit
 #                                  status is STATUS
 #
@@ -56,7 +57,9 @@ check() {
     name=$1
     want=$2
     shift 2
-    (cd "$tmp" && "$KVCLI" -e --wait 3000 "$@" -f "$CLI_DATA/$name.in") >"$tmp/$name.got" 2>&1
+    # a copy beside the scratch files, so that errors say NAME.in:LINE on every machine
+    cp "$CLI_DATA/$name.in" "$tmp/$name.in"
+    (cd "$tmp" && "$KVCLI" -e --wait 3000 "$@" -f "$name.in") >"$tmp/$name.got" 2>&1
     got_st=$?
     diff -u "$CLI_DATA/$name.out" "$tmp/$name.got" >"$tmp/$name.diff"
     d=$?
