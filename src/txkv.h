@@ -262,6 +262,13 @@ struct txkv_deadlock_info {
     uint64_t txns[TXKV_DEADLOCK_MAX_TXNS];
     unsigned char keys[TXKV_DEADLOCK_MAX_TXNS][TXKV_DEADLOCK_KEY_MAX];
     size_t klens[TXKV_DEADLOCK_MAX_TXNS]; /* full key length; bytes kept: min(klen, KEY_MAX) */
+    /* A wait for a key range (a SERIALIZABLE pessimistic scan): range[i] is
+     * 1, the range is [keys[i], his[i]] as in txkv_lock_info, and has_lo[i] /
+     * has_hi[i] 0 mean unbounded on that side (klens[i] / hilens[i] are 0). */
+    unsigned char range[TXKV_DEADLOCK_MAX_TXNS];
+    unsigned char has_lo[TXKV_DEADLOCK_MAX_TXNS], has_hi[TXKV_DEADLOCK_MAX_TXNS];
+    unsigned char his[TXKV_DEADLOCK_MAX_TXNS][TXKV_DEADLOCK_KEY_MAX];
+    size_t hilens[TXKV_DEADLOCK_MAX_TXNS];
 };
 size_t txkv_deadlocks(txkv_db *db, struct txkv_deadlock_info *out, size_t max);
 

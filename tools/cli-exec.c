@@ -638,7 +638,7 @@ static const char *csv_header(const struct cli_cmd *cmd)
     case CLI_STATS:
         return "counter,value";
     case CLI_DEADLOCKS:
-        return "seq,txn,txn_session,lock,key,key_truncated,victim";
+        return "seq,txn,txn_session,lock,key,hi,truncated,victim";
     case CLI_LOCKS:
         return "txn,txn_session,mode,state,key,hi,truncated";
     case CLI_DOT_LOAD:

@@ -469,14 +469,50 @@ static void txn_label(struct cli_buf *b, const char *name, uint64_t id)
         cli_buf_printf(b, "txn %llu", (unsigned long long)id);
 }
 
-/*
- * What txns[i] of a deadlock waited for.  txkv records the key of a point
- * lock; a wait for a range lock (a SERIALIZABLE PESSIMISTIC scan) has no key
- * (klen 0: keys are never empty) and txkv keeps no bounds for it.
- */
+/* A key of the lock table, quoted, "..." after it when txkv kept only a prefix. */
+static void lock_key_plain(struct cli_buf *b, const unsigned char *k, size_t len)
+{
+    cli_quote(b, k, cli_key_kept(len), 0);
+    if (len > TXKV_DEADLOCK_KEY_MAX)
+        cli_buf_puts(b, "...");
+}
+
+/* "name":"bytes","name_truncated":false, or "name":null when unbounded. */
+static void lock_key_json(struct cli_buf *b, const char *name, int present, const unsigned char *k,
+                          size_t len)
+{
+    if (!present) {
+        cli_buf_printf(b, "\"%s\":null", name);
+        return;
+    }
+    json_bytes_field(b, name, k, cli_key_kept(len));
+    cli_buf_printf(b, ",\"%s_truncated\":%s", name, len > TXKV_DEADLOCK_KEY_MAX ? "true" : "false");
+}
+
+/* A range as LOCKS prints it: [lo, hi], (-inf, ... or ..., +inf) when unbounded. */
+static void range_plain(struct cli_buf *b, int has_lo, const unsigned char *lo, size_t lolen,
+                        int has_hi, const unsigned char *hi, size_t hilen)
+{
+    if (has_lo) {
+        cli_buf_putc(b, '[');
+        lock_key_plain(b, lo, lolen);
+    } else {
+        cli_buf_puts(b, "(-inf");
+    }
+    cli_buf_puts(b, ", ");
+    if (has_hi) {
+        lock_key_plain(b, hi, hilen);
+        cli_buf_putc(b, ']');
+    } else {
+        cli_buf_puts(b, "+inf)");
+    }
+}
+
+/* Did txns[i] of a deadlock wait for a key range (a SERIALIZABLE
+ * PESSIMISTIC scan) rather than a key? */
 static int dl_waited_range(const struct txkv_deadlock_info *d, unsigned i)
 {
-    return d->klens[i] == 0;
+    return d->range[i] != 0;
 }
 
 static void deadlock_plain(struct cli_buf *b, const struct txkv_deadlock_info *d,
@@ -489,7 +525,9 @@ static void deadlock_plain(struct cli_buf *b, const struct txkv_deadlock_info *d
         cli_buf_puts(b, i ? ", " : " ");
         txn_label(b, names[i], d->txns[i]);
         if (dl_waited_range(d, i)) {
-            cli_buf_puts(b, " waited for a RANGE lock");
+            cli_buf_puts(b, " waited for RANGE ");
+            range_plain(b, d->has_lo[i], d->keys[i], d->klens[i], d->has_hi[i], d->his[i],
+                        d->hilens[i]);
             continue;
         }
         cli_buf_puts(b, " waited for ");
@@ -513,16 +551,24 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
         deadlock_plain(b, d, names, victim);
         break;
     case CLI_FMT_CSV:
-        /* seq,txn,txn_session,lock,key,key_truncated,victim; lock is key or range */
+        /* seq,txn,txn_session,lock,key,hi,truncated,victim: lock is key or
+         * range; a range's key and hi are its bounds, empty when unbounded */
         for (unsigned i = 0; i < n; i++) {
-            size_t kl = cli_key_kept(d->klens[i]);
+            int range = dl_waited_range(d, i);
+            int has_lo = !range || d->has_lo[i], has_hi = range && d->has_hi[i];
+            size_t kl = cli_key_kept(d->klens[i]), hl = cli_key_kept(d->hilens[i]);
             cli_buf_printf(b, "%llu,%llu,", seq, (unsigned long long)d->txns[i]);
             if (names[i])
                 csv_field(b, names[i], strlen(names[i]));
-            cli_buf_puts(b, dl_waited_range(d, i) ? ",range," : ",key,");
-            if (!dl_waited_range(d, i))
+            cli_buf_puts(b, range ? ",range," : ",key,");
+            if (has_lo)
                 csv_field(b, d->keys[i], kl);
-            cli_buf_printf(b, ",%d,%d\n", kl < d->klens[i], d->txns[i] == d->victim);
+            cli_buf_putc(b, ',');
+            if (has_hi)
+                csv_field(b, d->his[i], hl);
+            cli_buf_printf(b, ",%d,%d\n",
+                           (has_lo && kl < d->klens[i]) || (has_hi && hl < d->hilens[i]),
+                           d->txns[i] == d->victim);
         }
         break;
     case CLI_FMT_JSON:
@@ -539,7 +585,11 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
                 cli_buf_putc(b, ',');
             }
             if (dl_waited_range(d, i)) {
-                cli_buf_puts(b, "\"lock\":\"range\",\"key\":null}");
+                cli_buf_puts(b, "\"lock\":\"range\",");
+                lock_key_json(b, "lo", d->has_lo[i], d->keys[i], d->klens[i]);
+                cli_buf_putc(b, ',');
+                lock_key_json(b, "hi", d->has_hi[i], d->his[i], d->hilens[i]);
+                cli_buf_putc(b, '}');
                 continue;
             }
             cli_buf_puts(b, "\"lock\":\"key\",");
@@ -564,26 +614,6 @@ static const char *lock_mode_name(int mode)
     return "?";
 }
 
-/* A key of the lock table, quoted, "..." after it when txkv kept only a prefix. */
-static void lock_key_plain(struct cli_buf *b, const unsigned char *k, size_t len)
-{
-    cli_quote(b, k, cli_key_kept(len), 0);
-    if (len > TXKV_DEADLOCK_KEY_MAX)
-        cli_buf_puts(b, "...");
-}
-
-/* "name":"bytes","name_truncated":false, or "name":null when unbounded. */
-static void lock_key_json(struct cli_buf *b, const char *name, int present, const unsigned char *k,
-                          size_t len)
-{
-    if (!present) {
-        cli_buf_printf(b, "\"%s\":null", name);
-        return;
-    }
-    json_bytes_field(b, name, k, cli_key_kept(len));
-    cli_buf_printf(b, ",\"%s_truncated\":%s", name, len > TXKV_DEADLOCK_KEY_MAX ? "true" : "false");
-}
-
 void cli_out_lock(struct cli_buf *b, enum cli_format f, uint64_t index,
                   const struct txkv_lock_info *l, const char *name)
 {
@@ -594,24 +624,10 @@ void cli_out_lock(struct cli_buf *b, enum cli_format f, uint64_t index,
     case CLI_FMT_PLAIN:
         txn_label(b, name, l->txn);
         cli_buf_printf(b, " %s ", lock_mode_name(l->mode));
-        if (!range) {
+        if (!range)
             lock_key_plain(b, l->key, l->klen);
-        } else {
-            /* the range covers lo <= key <= hi */
-            if (has_lo) {
-                cli_buf_putc(b, '[');
-                lock_key_plain(b, l->key, l->klen);
-            } else {
-                cli_buf_puts(b, "(-inf");
-            }
-            cli_buf_puts(b, ", ");
-            if (has_hi) {
-                lock_key_plain(b, l->hi, l->hilen);
-                cli_buf_putc(b, ']');
-            } else {
-                cli_buf_puts(b, "+inf)");
-            }
-        }
+        else /* the range covers lo <= key <= hi */
+            range_plain(b, has_lo, l->key, l->klen, has_hi, l->hi, l->hilen);
         cli_buf_printf(b, " %s\n", state);
         break;
     case CLI_FMT_CSV:

@@ -36,6 +36,13 @@ struct dl_frame {
     size_t n, i;
 };
 
+/* A key of the history: its full length, at most TXKV_DEADLOCK_KEY_MAX bytes kept. */
+static void dl_key(unsigned char *dst, size_t *len, const uint8_t *k, size_t klen)
+{
+    *len = klen;
+    memcpy(dst, k, klen < TXKV_DEADLOCK_KEY_MAX ? klen : TXKV_DEADLOCK_KEY_MAX);
+}
+
 static void dl_record(struct lock_mgr *lm, struct dl_frame *st, size_t depth,
                       struct lock_owner *victim)
 {
@@ -46,11 +53,18 @@ static void dl_record(struct lock_mgr *lm, struct dl_frame *st, size_t depth,
     d->ntxns = (unsigned)depth;
     for (size_t i = 0; i < depth && i < TXKV_DEADLOCK_MAX_TXNS; i++) {
         struct record *r = lock_waited_record(st[i].t);
+        const struct rangelock *rl = st[i].t->wait_range;
         d->txns[i] = st[i].t->id;
         if (r) {
-            d->klens[i] = r->klen;
-            memcpy(d->keys[i], r->key,
-                   r->klen < TXKV_DEADLOCK_KEY_MAX ? r->klen : TXKV_DEADLOCK_KEY_MAX);
+            dl_key(d->keys[i], &d->klens[i], r->key, r->klen);
+        } else if (rl) {
+            d->range[i] = 1;
+            d->has_lo[i] = rl->lo != NULL;
+            d->has_hi[i] = rl->hi != NULL;
+            if (rl->lo)
+                dl_key(d->keys[i], &d->klens[i], rl->lo, rl->lolen);
+            if (rl->hi)
+                dl_key(d->his[i], &d->hilens[i], rl->hi, rl->hilen);
         }
     }
 }

@@ -274,8 +274,9 @@ static void unlink_record(struct record *r, void *arg)
  * removals below can still be holding a record we just unlinked.  Freeing
  * records right after their removal (as this did) let the worker write
  * into freed memory: kv-bench runs that open and close hundreds of
- * databases died in malloc ("corrupted double-linked list") at a close.  So: unlink everything, destroy the hash index (it waits for the
- * resize in flight), then free.
+ * databases died in malloc ("corrupted double-linked list") at a close.
+ * So: unlink everything, destroy the hash index (it waits for the resize
+ * in flight), then free.
  */
 void ks_set_free_records(struct ks_set *set)
 {

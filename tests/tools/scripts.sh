@@ -158,22 +158,24 @@ else
 fi
 
 # ---- DEADLOCKS when a transaction waited for a range lock ------------------------------------
-dl='@T1 BEGIN SERIALIZABLE PESSIMISTIC; @T2 BEGIN SERIALIZABLE PESSIMISTIC; @T1 PUT a 1'
-dl="$dl; @T2 PUT b 1; @T1 SCAN; @T2 SCAN; @T1 COMMIT; @T2 ROLLBACK"
+# Each SCAN locks from its start key to the end of the keyspace (its batch
+# reached the end), so each waits for the other's X lock inside that range.
+dl='@T1 BEGIN SERIALIZABLE PESSIMISTIC; @T2 BEGIN SERIALIZABLE PESSIMISTIC; @T1 PUT b 1'
+dl="$dl; @T2 PUT y 1; @T1 SCAN x z; @T2 SCAN a c; @T1 COMMIT; @T2 ROLLBACK"
 run_cli --wait 1000 -c "$dl" -c '@T3 DEADLOCKS'
-printf '%s\n' "$out" | grep -qx '\[T3\] deadlock 1: T2 (txn 2) waited for a RANGE lock, T1 (txn 1) waited for a RANGE lock; victim T2 (txn 2)'
+printf '%s\n' "$out" | grep -qx '\[T3\] deadlock 1: T2 (txn 2) waited for RANGE \["a", +inf), T1 (txn 1) waited for RANGE \["x", +inf); victim T2 (txn 2)'
 st=$?
 [ $st -eq 0 ] || printf '%s\n' "$out" | sed 's/^/# /'
-ok $st "DEADLOCKS says a range-lock wait was one, not a wait for \"\""
+ok $st "DEADLOCKS shows a range-lock wait as LOCKS shows the range, not as a wait for \"\""
 run_cli --wait 1000 -c "$dl" -c '.format json; DEADLOCKS'
-printf '%s\n' "$out" | tail -n 1 | grep -q '"lock":"range","key":null' &&
+printf '%s\n' "$out" | tail -n 1 | grep -q '"lock":"range","lo":"a","lo_truncated":false,"hi":null' &&
     ! printf '%s\n' "$out" | grep -q '"key":""'
-ok $? "DEADLOCKS in JSON: \"lock\":\"range\""
+ok $? "DEADLOCKS in JSON: \"lock\":\"range\" with its lo and hi, as LOCKS"
 run_cli --wait 1000 -c "$dl" -c '.format csv; DEADLOCKS'
-[ "$(printf '%s\n' "$out" | tail -n 3)" = 'seq,txn,txn_session,lock,key,key_truncated,victim
-1,2,T2,range,,0,1
-1,1,T1,range,,0,0' ]
-ok $? "DEADLOCKS in CSV: documented columns, lock range"
+[ "$(printf '%s\n' "$out" | tail -n 3)" = 'seq,txn,txn_session,lock,key,hi,truncated,victim
+1,2,T2,range,a,,0,1
+1,1,T1,range,x,,0,0' ]
+ok $? "DEADLOCKS in CSV: documented columns, a range's bounds in key and hi"
 
 # ---- interactive: exit status 0, and Ctrl-D while a session is blocked ------------------------
 if [ $have_python -eq 1 ]; then
