@@ -405,6 +405,7 @@ static void run_in_session(struct ctx *c, struct cli_cmd *cmd)
     cli_cmd_free(&j.cmd);
     cli_buf_free(&j.out);
     cli_buf_free(&j.aux);
+    cli_buf_free(&j.diag); /* CSV .timer lines */
 }
 
 /* The main thread's commands (kv-cli.c run_main_cmd).  false: .quit. */
