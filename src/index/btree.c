@@ -286,7 +286,7 @@ static inline void restart_pause(struct restart *r)
 }
 
 /* For assertions: n's lock is held (by someone; see assert_locked). */
-static inline int is_locked(const struct bt_node *n)
+static inline __attribute__((unused)) int is_locked(const struct bt_node *n)
 {
     return (LD(n->version) & BT_LOCKED) != 0;
 }

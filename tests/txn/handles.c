@@ -181,7 +181,7 @@ static void *sleeper_main(void *p)
 /* Each call, were it let in, would return something else than what
  * call_refused expects of a refusal: get of an absent key NOTFOUND, commit
  * 0, the cursor calls 0, txkv_txn_id of a pessimistic transaction its id. */
-static const char *const call_name[] = {
+static const char *const call_name[] __attribute__((unused)) = {
     "txkv_get",         "txkv_get_for_update", "txkv_put",          "txkv_del",
     "txkv_cursor_open", "txkv_commit",         "txkv_abort",        "txkv_txn_id",
     "txkv_cursor_next", "txkv_cursor_seek",    "txkv_cursor_close", "txkv_cursor_seek_prev",
