@@ -302,7 +302,7 @@ struct txkv_stats {
     uint64_t keys;            /* keys whose newest committed version is a value, all keyspaces */
     uint64_t versions;        /* committed versions held: old ones and tombstones included */
     uint64_t bytes;           /* bytes counted against mem_limit */
-    uint64_t gc_freed;        /* versions freed by the garbage collector so far */
+    uint64_t gc_freed;        /* versions and records the garbage collector reclaimed so far */
     uint64_t active_txns;     /* transactions begun and not yet ended */
     uint64_t oldest_snapshot_age_us; /* how long the oldest live snapshot has pinned versions */
     /* txkv_abort of a TXKV_RDONLY transaction that had not failed: the way

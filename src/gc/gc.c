@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "gc/gc.h"
@@ -49,11 +50,36 @@ void gc_init(struct gc *gc, struct record_store *store, struct ks_set *ks, struc
     pthread_mutex_init(&gc->mu, NULL);
     cond_init_monotonic(&gc->cv);
     gc->running = gc->stop = false;
+    gc->gens = NULL;
+    gc->ngens = gc->capgens = 0;
+    gc->promoted = NULL;
+    gc->npromoted = gc->cappromoted = 0;
+    gc->limbo.b = NULL;
 }
 
 void gc_fini(struct gc *gc)
 {
     assert(!gc->running);
+    /* No transactions and no readers left: free at once. */
+    for (size_t i = 0; i < gc->ngens; i++) {
+        struct gc_gen *g = &gc->gens[i];
+        while (g->recs) {
+            struct record *nx = g->recs->gc_next;
+            record_free_now(gc->store, g->recs);
+            g->recs = nx;
+        }
+        for (size_t j = 0; j < g->nvers; j++) {
+            mem_release(&gc->store->mem, version_bytes(g->vers[j]->vlen));
+            version_free_now(g->vers[j]);
+        }
+        free(g->vers);
+    }
+    for (size_t j = 0; j < gc->npromoted; j++) {
+        mem_release(&gc->store->mem, version_bytes(gc->promoted[j]->vlen));
+        version_free_now(gc->promoted[j]);
+    }
+    free(gc->gens);
+    free(gc->promoted);
     pthread_mutex_destroy(&gc->mu);
     pthread_cond_destroy(&gc->cv);
 }
@@ -97,20 +123,11 @@ uint64_t gc_horizon(struct gc *gc)
     return h;
 }
 
-static void record_free_cb(struct rcu_head *h)
-{
-    RCU_CALLBACK_ENTER();
-    struct record *r = container_of_(h, struct record, rcu);
-    struct record_store *s = r->ks->store;
-    atomic_fetch_add_explicit(&s->gc_freed, 1, memory_order_relaxed);
-    record_free_now(s, r);
-    RCU_CALLBACK_EXIT();
-}
-
 enum gc_outcome { GC_KEEP, GC_REMOVED, GC_REVIVED };
 
-/* Takes r out of its indexes if its newest version is an old tombstone. */
-static enum gc_outcome gc_try_remove(struct gc *gc, struct record *r, uint64_t h)
+/* Takes r out of ks's indexes if its newest version is an old tombstone. */
+static enum gc_outcome gc_try_remove(struct gc *gc, struct txkv_ks *ks, struct record *r,
+                                     uint64_t h)
 {
     if (!latch_try(r, LATCH_GC))
         return GC_KEEP;
@@ -128,7 +145,6 @@ static enum gc_outcome gc_try_remove(struct gc *gc, struct record *r, uint64_t h
     latch_release(r);
     if (!dead)
         return GC_KEEP;
-    struct txkv_ks *ks = r->ks;
     rcu_read_enter();
     ks_unlink(ks, r);
     rcu_read_leave();
@@ -136,13 +152,14 @@ static enum gc_outcome gc_try_remove(struct gc *gc, struct record *r, uint64_t h
     return GC_REMOVED;
 }
 
-static void gc_process_tombstones(struct gc *gc, struct record *list, uint64_t h)
+static void gc_process_tombstones(struct gc *gc, struct txkv_ks *ks, struct record *list,
+                                  uint64_t h)
 {
     struct record *keep = NULL;
     while (list) {
         struct record *r = list;
         list = r->gc_next;
-        switch (gc_try_remove(gc, r, h)) {
+        switch (gc_try_remove(gc, ks, r, h)) {
         case GC_KEEP:
             r->gc_next = keep;
             keep = r;
@@ -151,48 +168,97 @@ static void gc_process_tombstones(struct gc *gc, struct record *list, uint64_t h
             record_retire(gc->store, r);
             break;
         case GC_REVIVED:
-            record_unqueue(gc->store, r);
+            ks_unqueue(ks, r);
             break;
         }
     }
-    record_requeue(gc->store, keep, true);
+    ks_requeue_tombstones(ks, keep);
 }
 
-static void gc_process_retired(struct gc *gc, struct record *list)
+/* Frees generation g through the limbo (a grace period still applies:
+ * readers that found a record just before it left the indexes). */
+static void gen_free(struct gc *gc, struct gc_gen *g)
 {
-    uint64_t m = min_pin(gc, UINT64_MAX);
-    struct record *keep = NULL;
-    while (list) {
-        struct record *r = list;
-        list = r->gc_next;
-        if (r->retire_ts < m) {
-            rcu_defer(&r->rcu, record_free_cb);
+    while (g->recs) {
+        struct record *nx = g->recs->gc_next;
+        limbo_add_record(&gc->limbo, gc->store, g->recs);
+        g->recs = nx;
+    }
+    for (size_t i = 0; i < g->nvers; i++)
+        limbo_add_version(&gc->limbo, gc->store, g->vers[i]);
+    free(g->vers);
+    g->vers = NULL;
+    g->nvers = 0;
+}
+
+/*
+ * Takes the records retired since the last round and the versions promoted
+ * since, as one generation tagged with visible_ts as of now: everything in
+ * it was retired before that load, so a transaction that could have found
+ * it pinned at or below tag.  Frees the generations whose tag is below
+ * every active pin (every such transaction has ended).
+ */
+static bool gc_process_retired(struct gc *gc)
+{
+    struct record *recs = record_take_retired(gc->store);
+    bool work = recs || gc->npromoted;
+    if (work) {
+        if (VEC_RESERVE(gc->gens, gc->capgens, gc->ngens + 1, 8)) {
+            record_requeue_retired(gc->store, recs); /* try again next round */
         } else {
-            r->gc_next = keep;
-            keep = r;
+            struct gc_gen *g = &gc->gens[gc->ngens++];
+            g->tag = atomic_load(&gc->store->visible_ts);
+            g->recs = recs;
+            g->vers = gc->promoted;
+            g->nvers = gc->npromoted;
+            gc->promoted = NULL;
+            gc->npromoted = gc->cappromoted = 0;
         }
     }
-    record_requeue(gc->store, keep, false);
+    uint64_t m = min_pin(gc, UINT64_MAX);
+    size_t done = 0;
+    while (done < gc->ngens && gc->gens[done].tag < m)
+        gen_free(gc, &gc->gens[done++]);
+    if (done) {
+        memmove(gc->gens, gc->gens + done, (gc->ngens - done) * sizeof *gc->gens);
+        gc->ngens -= done;
+    }
+    return work;
 }
 
-static void prune_one(struct record *r, void *arg)
+struct sweep {
+    struct gc *gc;
+    uint64_t h;
+};
+
+/* Prunes r's chain and moves an out-of-line newest version back inline. */
+static void sweep_one(struct record *r, void *arg)
 {
-    uint64_t h = *(const uint64_t *)arg;
+    struct sweep *sw = arg;
+    struct gc *gc = sw->gc;
     struct version *v = atomic_load_explicit(&r->head, memory_order_acquire);
-    if (!v || !atomic_load_explicit(&v->next, memory_order_acquire))
+    if (!v || (v->inl && !atomic_load_explicit(&v->next, memory_order_acquire)))
         return;
+    /* room to keep a promoted version, reserved before we promote */
+    bool room = !VEC_RESERVE(gc->promoted, gc->cappromoted, gc->npromoted + 1, 64);
     if (latch_try(r, LATCH_GC)) {
-        version_prune(r, h);
+        version_prune(gc->store, r, sw->h, &gc->limbo);
+        struct version *old = room ? version_promote(gc->store, r) : NULL;
+        if (old)
+            gc->promoted[gc->npromoted++] = old;
         latch_release(r);
     }
 }
 
-/* Prunes every chain: after long snapshots end, versions they pinned on keys
- * nobody writes again would otherwise stay. */
+/* Prunes every chain and promotes out-of-line newest versions: after long
+ * snapshots end, versions they pinned on keys nobody writes again would
+ * otherwise stay, and after updates half the keys keep their newest version
+ * out of line (a second miss and a second allocation). */
 static void gc_sweep(struct gc *gc, uint64_t h)
 {
+    struct sweep sw = {gc, h};
     for (struct txkv_ks *ks = ks_first(gc->ks); ks; ks = ks->next)
-        ks_for_each_record(ks, prune_one, &h);
+        ks_for_each_record(ks, sweep_one, &sw);
 }
 
 /*
@@ -217,20 +283,27 @@ static bool gc_round(struct gc *gc, uint64_t *swept_at)
 {
     struct record_store *s = gc->store;
     uint64_t h = gc_horizon(gc);
+    bool work = false;
     gc_maintain_hashes(gc);
-    struct record *tombs = record_take_tombstones(s);
-    if (tombs)
-        gc_process_tombstones(gc, tombs, h);
+    for (struct txkv_ks *ks = ks_first(gc->ks); ks; ks = ks->next) {
+        struct record *tombs = ks_take_tombstones(ks);
+        if (tombs)
+            gc_process_tombstones(gc, ks, tombs, h);
+        work |= tombs != NULL;
+    }
     /* after the tombstones: what they retired may go in this round */
-    struct record *retired = record_take_retired(s);
-    bool work = tombs || retired;
-    gc_process_retired(gc, retired);
+    work |= gc_process_retired(gc);
     int64_t nv = atomic_load_explicit(&s->nversions, memory_order_relaxed);
     int64_t nk = atomic_load_explicit(&s->nkeys, memory_order_relaxed);
-    if (nv > 2 * nk + 4096 && h > *swept_at) {
+    int64_t nool = atomic_load_explicit(&s->nooline, memory_order_relaxed);
+    /* A sweep walks every record: worth it when old versions pile up, or
+     * when many newest versions sit out of line (or, idle, any at all). */
+    bool sweep = nv > 2 * nk + 4096 || nool > nk / 4 + 4096 || (!work && nool > 0);
+    if (sweep && h > *swept_at) {
         gc_sweep(gc, h);
         *swept_at = h;
     }
+    limbo_flush(&gc->limbo);
     return !work && h == *swept_at;
 }
 

@@ -27,6 +27,16 @@ struct gc_pin {
     struct gc_pin *next; /* gc->pins, immutable once linked */
 };
 
+/* What the GC retired in one round, freed once every pin is past tag:
+ * records out of the indexes (linked through gc_next) and out-of-line
+ * versions that promotion replaced by their inline copy. */
+struct gc_gen {
+    uint64_t tag;
+    struct record *recs;
+    struct version **vers;
+    size_t nvers;
+};
+
 struct gc {
     _Atomic uint64_t horizon __attribute__((aligned(64))); /* largest horizon computed */
     struct gc_pin *_Atomic pins;                           /* push-only */
@@ -34,6 +44,14 @@ struct gc {
     struct record_store *store;
     struct ks_set *ks;
     struct lock_mgr *lm;
+
+    /* The GC thread's own (no lock): retired generations, oldest first;
+     * versions promoted since the last generation; its limbo batch. */
+    struct gc_gen *gens;
+    size_t ngens, capgens;
+    struct version **promoted;
+    size_t npromoted, cappromoted;
+    struct limbo limbo;
 
     pthread_mutex_t mu; /* the thread's sleep; a leaf lock */
     pthread_cond_t cv;
@@ -45,6 +63,7 @@ void gc_init(struct gc *gc, struct record_store *store, struct ks_set *ks, struc
 /* Starts / stops the GC thread; gc_start: 0 or TXKV_NOMEM. */
 int gc_start(struct gc *gc);
 void gc_stop(struct gc *gc);
+/* Frees what the GC still held (close: no transactions, no readers). */
 void gc_fini(struct gc *gc);
 
 /* Registers pin (once, for the life of the database).  Any thread. */

@@ -11,13 +11,16 @@
 struct lockreq {
     struct lock_owner *o;
     struct record *rec;
+    struct txkv_ks *ks;
     int mode;
     bool granted;
     struct lockreq *next;
 };
 
-/* A record's lock queue; freed as soon as both lists are empty. */
+/* A record's lock queue, in lm's map by record address; freed (and out of
+ * the map) as soon as both lists are empty. */
 struct lockstate {
+    struct record *rec;
     struct lockreq *holders;
     struct lockreq *waitq; /* FIFO, oldest first */
 };
@@ -37,6 +40,7 @@ struct rangelock {
  * placeholder of a first request still waiting). */
 struct heldlock {
     struct record *rec;
+    struct txkv_ks *ks;
     int mode;
 };
 

@@ -2,7 +2,7 @@
  * lock.c - the pessimistic lock manager: record locks (S, X, S->X upgrade),
  * key-range locks for SERIALIZABLE scans, FIFO waits with timeouts.
  *
- * Owns: each record's lock queue (record->ls), the database's range locks,
+ * Owns: each record's lock queue (in lm->lsmap), the database's range locks,
  * owner list and waiter list.  Everything here runs under lm->mu, one mutex
  * per database (src/lock/README says why one is enough here and what would
  * replace it).  Waiters sleep on their own condition variable, never spin.
@@ -51,7 +51,8 @@ int lock_mgr_init(struct lock_mgr *lm)
 
 void lock_mgr_fini(struct lock_mgr *lm)
 {
-    assert(!lm->waiters && !lm->ranges);
+    assert(!lm->waiters && !lm->ranges && !lm->lsn);
+    free(lm->lsmap);
     mutex_destroy(&lm->mu);
     free(lm->dl_hist);
     free(lm->blk);
@@ -76,15 +77,95 @@ void lock_owner_fini(struct lock_owner *o)
     free(o->held);
 }
 
-static bool in_range(const struct rangelock *rl, const struct record *r)
+/* ---- the map of lock queues ---------------------------------------------- */
+
+static size_t ls_slot(const struct lock_mgr *lm, const struct record *r)
 {
-    return rl->ks == r->ks && (!rl->lo || key_cmp(r->key, r->klen, rl->lo, rl->lolen) >= 0) &&
+    uint64_t x = (uint64_t)(uintptr_t)r * 0x9e3779b97f4a7c15ull;
+    return (size_t)(x >> 32) & (lm->lscap - 1);
+}
+
+/* r's lock queue, or NULL.  mu held. */
+static struct lockstate *ls_find(const struct lock_mgr *lm, const struct record *r)
+{
+    if (!lm->lsn)
+        return NULL;
+    for (size_t i = ls_slot(lm, r);; i = (i + 1) & (lm->lscap - 1)) {
+        struct lockstate *ls = lm->lsmap[i];
+        if (!ls || ls->rec == r)
+            return ls;
+    }
+}
+
+static void ls_put(struct lock_mgr *lm, struct lockstate *ls)
+{
+    size_t i = ls_slot(lm, ls->rec);
+    while (lm->lsmap[i])
+        i = (i + 1) & (lm->lscap - 1);
+    lm->lsmap[i] = ls;
+}
+
+/* r's lock queue, made if absent; NULL: no memory.  mu held. */
+static struct lockstate *ls_get(struct lock_mgr *lm, struct record *r)
+{
+    struct lockstate *ls = ls_find(lm, r);
+    if (ls)
+        return ls;
+    if ((lm->lsn + 1) * 2 > lm->lscap) {
+        size_t cap = lm->lscap ? lm->lscap * 2 : 64, oldcap = lm->lscap;
+        struct lockstate **old = lm->lsmap, **m = calloc(cap, sizeof *m);
+        if (!m)
+            return NULL;
+        lm->lsmap = m;
+        lm->lscap = cap;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i])
+                ls_put(lm, old[i]);
+        free(old);
+    }
+    if (!(ls = calloc(1, sizeof *ls)))
+        return NULL;
+    ls->rec = r;
+    ls_put(lm, ls);
+    lm->lsn++;
+    return ls;
+}
+
+/* Frees r's queue once nobody holds or waits (L2).  mu held.  Deletion
+ * with backward shift keeps every probe sequence unbroken. */
+static void ls_drop_if_empty(struct lock_mgr *lm, struct record *r)
+{
+    struct lockstate *ls = ls_find(lm, r);
+    if (!ls || ls->holders || ls->waitq)
+        return;
+    size_t mask = lm->lscap - 1, i = ls_slot(lm, r);
+    while (lm->lsmap[i] != ls)
+        i = (i + 1) & mask;
+    free(ls);
+    lm->lsn--;
+    for (size_t j = (i + 1) & mask; lm->lsmap[j]; j = (j + 1) & mask) {
+        size_t home = ls_slot(lm, lm->lsmap[j]->rec);
+        /* move j back to i unless its home lies cyclically in (i, j] */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            lm->lsmap[i] = lm->lsmap[j];
+            i = j;
+        }
+    }
+    lm->lsmap[i] = NULL;
+}
+
+/* ---- records and ranges -------------------------------------------------- */
+
+static bool in_range(const struct rangelock *rl, const struct txkv_ks *ks, const struct record *r)
+{
+    return rl->ks == ks && (!rl->lo || key_cmp(r->key, r->klen, rl->lo, rl->lolen) >= 0) &&
            (!rl->hi || key_cmp(r->key, r->klen, rl->hi, rl->hilen) <= 0);
 }
 
 static int held_mode(const struct lock_owner *o, const struct record *r)
 {
-    for (struct lockreq *q = r->ls ? r->ls->holders : NULL; q; q = q->next)
+    struct lockstate *ls = ls_find(o->lm, r);
+    for (struct lockreq *q = ls ? ls->holders : NULL; q; q = q->next)
         if (q->o == o)
             return q->mode;
     return 0;
@@ -112,16 +193,17 @@ static void req_blockers(struct lock_owner *w, size_t *n)
     struct lockreq *me = w->wait_req;
     struct record *r = me->rec;
     bool upgrade = held_mode(w, r) == LOCK_S;
-    for (struct lockreq *q = r->ls->holders; q; q = q->next)
+    struct lockstate *ls = ls_find(lm, r);
+    for (struct lockreq *q = ls->holders; q; q = q->next)
         if (q->o != w && conflicts(q->mode, me->mode) && !blk_add(lm, n, q->o))
             return;
     if (!upgrade)
-        for (struct lockreq *q = r->ls->waitq; q && q != me; q = q->next)
+        for (struct lockreq *q = ls->waitq; q && q != me; q = q->next)
             if (q->o != w && conflicts(q->mode, me->mode) && !blk_add(lm, n, q->o))
                 return;
     if (me->mode == LOCK_X)
         for (struct rangelock *rl = lm->ranges; rl; rl = rl->next)
-            if (rl->o != w && in_range(rl, r) && !blk_add(lm, n, rl->o))
+            if (rl->o != w && in_range(rl, me->ks, r) && !blk_add(lm, n, rl->o))
                 return;
 }
 
@@ -133,7 +215,8 @@ static void range_blockers(struct lock_owner *w, size_t *n)
         if (o == w)
             continue;
         for (size_t i = 0; i < o->nheld; i++)
-            if (o->held[i].mode == LOCK_X && in_range(w->wait_range, o->held[i].rec)) {
+            if (o->held[i].mode == LOCK_X &&
+                in_range(w->wait_range, o->held[i].ks, o->held[i].rec)) {
                 if (!blk_add(lm, n, o))
                     return;
                 break;
@@ -169,7 +252,7 @@ struct record *lock_waited_record(const struct lock_owner *w)
 }
 
 /* Records r in o's held list with mode (updating an entry that exists). */
-static int held_add(struct lock_owner *o, struct record *r, int mode)
+static int held_add(struct lock_owner *o, struct record *r, struct txkv_ks *ks, int mode)
 {
     for (size_t i = 0; i < o->nheld; i++)
         if (o->held[i].rec == r) {
@@ -179,6 +262,7 @@ static int held_add(struct lock_owner *o, struct record *r, int mode)
     if (VEC_RESERVE(o->held, o->capheld, o->nheld + 1, 16))
         return TXKV_NOMEM;
     o->held[o->nheld].rec = r;
+    o->held[o->nheld].ks = ks;
     o->held[o->nheld].mode = mode;
     o->nheld++;
     return 0;
@@ -207,15 +291,6 @@ static void waiters_remove(struct lock_mgr *lm, struct lock_owner *o)
             *pp = o->wait_next;
             break;
         }
-}
-
-/* Frees r's queue once nobody holds or waits: record->ls is NULL then. */
-static void ls_drop_if_empty(struct record *r)
-{
-    if (r->ls && !r->ls->holders && !r->ls->waitq) {
-        free(r->ls);
-        r->ls = NULL;
-    }
 }
 
 /*
@@ -266,18 +341,19 @@ static int wait_grant(struct lock_owner *o)
 }
 
 /* Resolves key to its live record and takes mu; returns with mu held. */
-static int lock_resolve(struct lock_owner *o, const struct kref *k, struct record **recp)
+static int lock_resolve(struct lock_owner *o, const struct kref *k, const struct version *v,
+                        struct record **recp)
 {
     for (;;) {
         bool made;
         /* exempt from the limit: a lock must be takeable to make room */
-        int rc = ks_resolve(k, true, recp, &made);
+        int rc = ks_resolve(k, v, true, recp, &made);
         if (rc)
             return rc;
         mutex_lock(&o->lm->mu);
         /* The GC marks a record dead only when it has no locks; if it beat
          * us to it, the key has a new record to lock. */
-        if (!atomic_load(&(*recp)->dead)) {
+        if (!record_dead(*recp)) {
             assert(mutex_held(&o->lm->mu));
             return 0;
         }
@@ -289,9 +365,10 @@ static int lock_resolve(struct lock_owner *o, const struct kref *k, struct recor
  * holders and publishes it in r->plock.  mu held. */
 static void grant(struct lock_owner *o, struct record *r, struct lockreq *q, int have)
 {
-    assert(mutex_held(&o->lm->mu) && r->ls);
+    struct lockstate *ls = ls_find(o->lm, r);
+    assert(mutex_held(&o->lm->mu) && ls);
     if (have == LOCK_S) /* upgrade: replace our S entry */
-        for (struct lockreq **hp = &r->ls->holders; *hp; hp = &(*hp)->next)
+        for (struct lockreq **hp = &ls->holders; *hp; hp = &(*hp)->next)
             if ((*hp)->o == o) {
                 struct lockreq *old = *hp;
                 *hp = old->next;
@@ -299,9 +376,9 @@ static void grant(struct lock_owner *o, struct record *r, struct lockreq *q, int
                 break;
             }
     q->granted = true;
-    q->next = r->ls->holders;
-    r->ls->holders = q;
-    held_add(o, r, q->mode); /* cannot fail: the entry exists */
+    q->next = ls->holders;
+    ls->holders = q;
+    held_add(o, r, q->ks, q->mode); /* cannot fail: the entry exists */
     /* seq_cst: publish before we look at the latch, see the file comment.
      * An upgrade turns our shared count into the X bit in one step: plock
      * must never read 0 in between, or an optimistic commit could install
@@ -313,13 +390,14 @@ static void grant(struct lock_owner *o, struct record *r, struct lockreq *q, int
         atomic_fetch_add(&r->plock, 1);
 }
 
-int lock_key(struct lock_owner *o, const struct kref *k, int mode, struct record **recp)
+int lock_key(struct lock_owner *o, const struct kref *k, int mode, const struct version *v,
+             struct record **recp)
 {
     struct lock_mgr *lm = o->lm;
     struct record *r;
     assert_outside_rcu_section();
     assert(mode == LOCK_S || mode == LOCK_X);
-    int rc = lock_resolve(o, k, &r);
+    int rc = lock_resolve(o, k, v, &r);
     if (rc)
         return rc;
     /* A record that has (or may get) locks stays out of the GC's reach:
@@ -329,28 +407,29 @@ int lock_key(struct lock_owner *o, const struct kref *k, int mode, struct record
     if (have == LOCK_X || have == mode)
         goto out;
     struct lockreq *q = calloc(1, sizeof *q);
-    if (!q || (!r->ls && !(r->ls = calloc(1, sizeof *r->ls))) || held_add(o, r, have) != 0) {
+    struct lockstate *ls = q ? ls_get(lm, r) : NULL;
+    if (!ls || held_add(o, r, k->ks, have) != 0) {
         free(q);
-        ls_drop_if_empty(r);
+        ls_drop_if_empty(lm, r);
         rc = TXKV_NOMEM;
         goto out;
     }
-    *q = (struct lockreq){.o = o, .rec = r, .mode = mode};
-    struct lockreq **pp = &r->ls->waitq;
+    *q = (struct lockreq){.o = o, .rec = r, .ks = k->ks, .mode = mode};
+    struct lockreq **pp = &ls->waitq;
     while (*pp)
         pp = &(*pp)->next;
     *pp = q;
     o->wait_req = q;
     rc = wait_grant(o);
     o->wait_req = NULL;
-    for (pp = &r->ls->waitq; *pp != q; pp = &(*pp)->next)
+    for (pp = &ls->waitq; *pp != q; pp = &(*pp)->next)
         ;
     *pp = q->next;
     if (rc) {
         free(q);
         if (!have) /* drop the placeholder held entry */
             held_remove(o, r);
-        ls_drop_if_empty(r);
+        ls_drop_if_empty(lm, r);
         wake_waiters(lm); /* those queued behind us may go now */
         goto out;
     }
@@ -425,8 +504,8 @@ int lock_range(struct lock_owner *o, struct txkv_ks *ks, const struct key_range 
     return 0;
 }
 
-bool lock_ranges_block(struct lock_mgr *lm, const struct lock_owner *o, struct record *const *recs,
-                       size_t n)
+bool lock_ranges_block(struct lock_mgr *lm, const struct lock_owner *o, struct txkv_ks *const *kss,
+                       struct record *const *recs, size_t n)
 {
     /* seq_cst load after our seq_cst latch CASes: see the file comment */
     if (!atomic_load(&lm->nranges))
@@ -436,7 +515,7 @@ bool lock_ranges_block(struct lock_mgr *lm, const struct lock_owner *o, struct r
     for (struct rangelock *rl = lm->ranges; rl && !blocked; rl = rl->next)
         if (rl->o != o)
             for (size_t i = 0; i < n && !blocked; i++)
-                blocked = in_range(rl, recs[i]);
+                blocked = in_range(rl, kss[i], recs[i]);
     mutex_unlock(&lm->mu);
     return blocked;
 }
@@ -444,7 +523,8 @@ bool lock_ranges_block(struct lock_mgr *lm, const struct lock_owner *o, struct r
 /* Takes o's granted request off r's holders and out of r->plock. */
 static void unhold(struct lock_owner *o, struct record *r)
 {
-    for (struct lockreq **pp = r->ls ? &r->ls->holders : NULL; pp && *pp; pp = &(*pp)->next)
+    struct lockstate *ls = ls_find(o->lm, r);
+    for (struct lockreq **pp = ls ? &ls->holders : NULL; pp && *pp; pp = &(*pp)->next)
         if ((*pp)->o == o) {
             struct lockreq *q = *pp;
             *pp = q->next;
@@ -455,10 +535,11 @@ static void unhold(struct lock_owner *o, struct record *r)
             free(q);
             break;
         }
-    ls_drop_if_empty(r);
+    ls_drop_if_empty(o->lm, r);
 }
 
-void lock_release_all(struct lock_owner *o, void (*empty)(struct record *r, void *arg), void *arg)
+void lock_release_all(struct lock_owner *o,
+                      void (*empty)(struct record *r, struct txkv_ks *ks, void *arg), void *arg)
 {
     struct lock_mgr *lm = o->lm;
     if (lock_none_held(o))
@@ -469,7 +550,7 @@ void lock_release_all(struct lock_owner *o, void (*empty)(struct record *r, void
         unhold(o, r);
         /* An empty record made for the lock: let the GC look at it. */
         if (!atomic_load_explicit(&r->head, memory_order_acquire) && !atomic_load(&r->plock))
-            empty(r, arg);
+            empty(r, o->held[i].ks, arg);
     }
     o->nheld = 0;
     while (o->rlocks) {
@@ -491,10 +572,10 @@ bool lock_mark_dead_if_free(struct lock_mgr *lm, struct record *r)
 {
     assert(latch_held(r, LATCH_GC));
     mutex_lock(&lm->mu);
-    bool locked = atomic_load(&r->plock) || r->ls;
+    bool locked = atomic_load(&r->plock) || ls_find(lm, r);
     if (!locked)
         /* release: a committer that latches r after us sees dead and re-resolves */
-        atomic_store_explicit(&r->dead, 1, memory_order_release);
+        record_set_dead(r);
     mutex_unlock(&lm->mu);
     return !locked;
 }
@@ -508,13 +589,13 @@ static void info_key(unsigned char *dst, size_t *len, const uint8_t *k, size_t k
 }
 
 static void info_record(struct txkv_lock_info *li, const struct lock_owner *o, int mode,
-                        int granted, const struct record *r)
+                        int granted, const struct record *r, const struct txkv_ks *ks)
 {
     memset(li, 0, sizeof *li);
     li->txn = o->id;
     li->mode = mode;
     li->granted = granted;
-    li->ks = r->ks;
+    li->ks = (struct txkv_ks *)ks;
     info_key(li->key, &li->klen, r->key, r->klen);
 }
 
@@ -546,7 +627,7 @@ size_t lock_list(struct lock_mgr *lm, struct txkv_lock_info *out, size_t max)
             if (!mode)
                 continue; /* the placeholder of a first request still waiting */
             if (n < max)
-                info_record(&out[n], o, mode, 1, r);
+                info_record(&out[n], o, mode, 1, r, o->held[i].ks);
             n++;
         }
         for (struct rangelock *rl = o->rlocks; rl; rl = rl->o_next, n++)
@@ -557,7 +638,7 @@ size_t lock_list(struct lock_mgr *lm, struct txkv_lock_info *out, size_t max)
         if (!w->wait_req && !w->wait_range)
             continue;
         if (n < max && w->wait_req)
-            info_record(&out[n], w, w->wait_req->mode, 0, w->wait_req->rec);
+            info_record(&out[n], w, w->wait_req->mode, 0, w->wait_req->rec, w->wait_req->ks);
         else if (n < max)
             info_range(&out[n], w->wait_range, 0);
         n++;

@@ -48,6 +48,10 @@ struct lock_mgr {
     struct txkv_deadlock_info *dl_hist; /* ring of the last TXKV_DEADLOCK_HISTORY */
     struct lock_owner **blk;            /* lock_blockers' scratch array */
     size_t blk_cap;
+    /* record address -> its lock queue (open addressing, linear probing;
+     * at most half full) */
+    struct lockstate **lsmap;
+    size_t lscap, lsn;
 };
 
 /*
@@ -89,7 +93,8 @@ void lock_owner_fini(struct lock_owner *o);
  * 0, TXKV_DEADLOCK, TXKV_LOCK_TIMEOUT, TXKV_FULL or TXKV_NOMEM.  On
  * DEADLOCK and LOCK_TIMEOUT the caller fails its transaction.
  */
-int lock_key(struct lock_owner *o, const struct kref *k, int mode, struct record **recp);
+int lock_key(struct lock_owner *o, const struct kref *k, int mode, const struct version *v,
+             struct record **recp);
 
 /* A key range of a keyspace; NULL bounds are unbounded, both ends inclusive. */
 struct key_range {
@@ -110,7 +115,8 @@ int lock_range(struct lock_owner *o, struct txkv_ks *ks, const struct key_range 
  * now has no lock and no version: a record made only to be locked, which
  * the caller hands to the GC.
  */
-void lock_release_all(struct lock_owner *o, void (*empty)(struct record *r, void *arg), void *arg);
+void lock_release_all(struct lock_owner *o,
+                      void (*empty)(struct record *r, struct txkv_ks *ks, void *arg), void *arg);
 
 /* True if o holds no lock at all (no mutex: o's own thread only). */
 static inline bool lock_none_held(const struct lock_owner *o)
@@ -133,8 +139,8 @@ static inline bool lock_blocks_commit(struct record *r, bool pessimistic)
 
 /* For an optimistic commit holding the latches of recs[0..n): does another
  * owner's range lock cover one of them?  Takes mu only if a range lock exists. */
-bool lock_ranges_block(struct lock_mgr *lm, const struct lock_owner *o, struct record *const *recs,
-                       size_t n);
+bool lock_ranges_block(struct lock_mgr *lm, const struct lock_owner *o, struct txkv_ks *const *kss,
+                       struct record *const *recs, size_t n);
 
 /* Is any range lock held now?  (Relaxed hint: lock_ranges_block decides.) */
 static inline bool lock_any_ranges(struct lock_mgr *lm)

@@ -151,7 +151,7 @@ static int tree_link(struct txkv_ks *ks, struct record *nr, struct record **foun
     int rc;
     while ((rc = btree_insert(ks->tree, nr->key, nr->klen, nr, &ex)) == TXKV_EXISTS) {
         struct record *o = ex;
-        if (!atomic_load_explicit(&o->dead, memory_order_acquire) && !ks->hash) {
+        if (!record_dead(o) && !ks->hash) {
             *found = o;
             return TXKV_EXISTS;
         }
@@ -172,7 +172,7 @@ static int ks_insert(struct txkv_ks *ks, struct record *nr, uint64_t hv, struct 
     *created = false;
     for (;;) {
         struct record *r = ks_lookup(ks, nr->key, nr->klen, hv);
-        if (r && !atomic_load_explicit(&r->dead, memory_order_acquire)) {
+        if (r && !record_dead(r)) {
             *recp = r;
             return 0;
         }
@@ -190,7 +190,7 @@ static int ks_insert(struct txkv_ks *ks, struct record *nr, uint64_t hv, struct 
                 if (ks->hash)
                     hash_remove(ks->hash, &nr->he);
                 /* readers may have seen nr through the hash: retire, don't free */
-                atomic_store(&nr->dead, 1);
+                record_set_dead(nr);
                 *created = true;
                 return TXKV_NOMEM;
             }
@@ -202,11 +202,14 @@ static int ks_insert(struct txkv_ks *ks, struct record *nr, uint64_t hv, struct 
     }
 }
 
-int ks_resolve(const struct kref *k, bool exempt, struct record **recp, bool *made)
+int ks_resolve(const struct kref *k, const struct version *v, bool exempt, struct record **recp,
+               bool *made)
 {
     struct txkv_ks *ks = k->ks;
     struct record_store *s = ks->store;
-    size_t bytes = record_bytes(k->klen);
+    bool slot = v && !v->tomb && v->vlen <= RECORD_INLINE_MAX;
+    size_t icap = record_icap(v ? v->vlen : 0, slot);
+    size_t bytes = record_bytes(k->klen, slot, icap);
     int rc;
     assert_outside_rcu_section(); /* mem_reserve may wait for a grace period */
     *made = false;
@@ -214,7 +217,7 @@ int ks_resolve(const struct kref *k, bool exempt, struct record **recp, bool *ma
     if ((rc = mem_reserve(&s->mem, bytes, exempt)))
         return rc;
     /* Created latched: nobody writes it before it is in every index. */
-    struct record *nr = record_new(ks, k->key, k->klen, LATCH_CREATOR);
+    struct record *nr = record_new(k->key, k->klen, slot, icap, LATCH_CREATOR);
     if (!nr) {
         mem_release(&s->mem, bytes);
         return TXKV_NOMEM;
@@ -254,17 +257,21 @@ void ks_for_each_record(struct txkv_ks *ks, void (*fn)(struct record *r, void *a
     rcu_read_leave();
 }
 
-/* Close: takes r out of the indexes; queues it on *arg unless a GC queue
- * holds it (record_store_fini frees those). */
+struct unlink_arg {
+    struct txkv_ks *ks;
+    struct record *list;
+};
+
+/* Close: takes r out of the indexes and onto a list to free (a record on
+ * the tombstone queue too: the queue is dropped; a retired one is not in
+ * the indexes any more). */
 static void unlink_record(struct record *r, void *arg)
 {
-    struct record **list = arg;
-    ks_unlink(r->ks, r);
-    atomic_store(&r->dead, 1);
-    if (!r->queued) {
-        r->gc_next = *list;
-        *list = r;
-    }
+    struct unlink_arg *a = arg;
+    ks_unlink(a->ks, r);
+    record_set_dead(r);
+    r->gc_next = a->list;
+    a->list = r;
 }
 
 /*
@@ -281,14 +288,58 @@ static void unlink_record(struct record *r, void *arg)
 void ks_set_free_records(struct ks_set *set)
 {
     for (struct txkv_ks *ks = set->list; ks; ks = ks->next) {
-        struct record *list = NULL;
-        ks_for_each_record(ks, unlink_record, &list);
+        struct unlink_arg a = {ks, NULL};
+        ks->tomb_queue = NULL; /* its records are all in the indexes */
+        ks_for_each_record(ks, unlink_record, &a);
         hash_destroy(ks->hash);
         ks->hash = NULL;
-        while (list) {
-            struct record *nx = list->gc_next;
-            record_free_now(ks->store, list);
-            list = nx;
+        while (a.list) {
+            struct record *nx = a.list->gc_next;
+            record_free_now(ks->store, a.list);
+            a.list = nx;
         }
     }
+}
+
+void ks_queue_tombstone(struct txkv_ks *ks, struct record *r)
+{
+    struct record_store *s = ks->store;
+    pthread_mutex_lock(&s->queue_mu);
+    if (!(atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_QUEUED)) {
+        atomic_fetch_or_explicit(&r->flags, REC_QUEUED, memory_order_relaxed);
+        r->gc_next = ks->tomb_queue;
+        ks->tomb_queue = r;
+    }
+    pthread_mutex_unlock(&s->queue_mu);
+}
+
+struct record *ks_take_tombstones(struct txkv_ks *ks)
+{
+    struct record_store *s = ks->store;
+    pthread_mutex_lock(&s->queue_mu);
+    struct record *l = ks->tomb_queue;
+    ks->tomb_queue = NULL;
+    pthread_mutex_unlock(&s->queue_mu);
+    return l;
+}
+
+void ks_requeue_tombstones(struct txkv_ks *ks, struct record *list)
+{
+    struct record_store *s = ks->store;
+    pthread_mutex_lock(&s->queue_mu);
+    while (list) {
+        struct record *nx = list->gc_next;
+        assert(atomic_load_explicit(&list->flags, memory_order_relaxed) & REC_QUEUED);
+        list->gc_next = ks->tomb_queue;
+        ks->tomb_queue = list;
+        list = nx;
+    }
+    pthread_mutex_unlock(&s->queue_mu);
+}
+
+void ks_unqueue(struct txkv_ks *ks, struct record *r)
+{
+    pthread_mutex_lock(&ks->store->queue_mu);
+    atomic_fetch_and_explicit(&r->flags, (uint8_t)~REC_QUEUED, memory_order_relaxed);
+    pthread_mutex_unlock(&ks->store->queue_mu);
 }

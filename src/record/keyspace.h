@@ -33,6 +33,10 @@ struct txkv_ks {
     struct btree *tree;       /* NULL if it has no B+tree */
     _Atomic int64_t nrecords; /* records in the indexes (approximate) */
     int64_t maintained_at;    /* nrecords at the last hash_maintain (GC thread) */
+    /* Records whose newest version is a tombstone (or that have none), for
+     * the GC to take out of the indexes; linked through gc_next, under
+     * store->queue_mu. */
+    struct record *tomb_queue;
 };
 
 /* Every keyspace of a database.  The list is push-only and keyspaces are
@@ -85,14 +89,17 @@ uint64_t ks_hash(const struct txkv_ks *ks, const void *key, size_t klen);
 struct record *ks_lookup(struct txkv_ks *ks, const void *key, size_t klen, uint64_t hv);
 
 /*
- * Finds the live record for key, or creates and links one.  The record
+ * Finds the live record for key, or creates and links one; a record made
+ * for v (a value to be written; NULL: a delete or a lock) gets an inline
+ * slot sized for it.  The record
  * bytes are reserved against the memory limit first (exempt: reserve past
  * it, for deletes and locks) and released again if the record existed.
  * On return the record is in every index of ks and unlatched; *made says
  * whether this call created it.  0, TXKV_FULL or TXKV_NOMEM.  Outside any
  * RCU read-side section.
  */
-int ks_resolve(const struct kref *k, bool exempt, struct record **recp, bool *made);
+int ks_resolve(const struct kref *k, const struct version *v, bool exempt, struct record **recp,
+               bool *made);
 
 /*
  * Calls fn(r, arg) for every record in ks's indexes (through the hash index
@@ -103,5 +110,14 @@ void ks_for_each_record(struct txkv_ks *ks, void (*fn)(struct record *r, void *a
 
 /* Takes a dead record out of ks's indexes.  RCU read side. */
 void ks_unlink(struct txkv_ks *ks, struct record *r);
+
+/* Queues r (of ks) for the GC: its newest version is a tombstone, or it has
+ * none.  Any thread; idempotent while r is queued. */
+void ks_queue_tombstone(struct txkv_ks *ks, struct record *r);
+/* Moves ks's tombstone queue to the caller (the GC). */
+struct record *ks_take_tombstones(struct txkv_ks *ks);
+/* Gives records back still queued; ks_unqueue: r leaves the queue for good. */
+void ks_requeue_tombstones(struct txkv_ks *ks, struct record *list);
+void ks_unqueue(struct txkv_ks *ks, struct record *r);
 
 #endif /* TXKV_RECORD_KEYSPACE_H */

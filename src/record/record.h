@@ -19,59 +19,78 @@
 #include "base/util.h"
 #include "index/hash.h"
 
+#include <pthread.h>
+
 struct record_store;
 struct txkv_ks;
-struct lockstate; /* the lock manager's queue of a record (src/lock/) */
 
 /*
  * A committed version of a key.  Immutable once linked into a chain, except
  * `next`, which the record's latch holder may cut when pruning.  Linked only
  * with its final commit timestamp: visibility never has to ask whether a
  * version's writer committed (R1).
+ *
+ * A version is either out of line (its own allocation, inl = 0) or the
+ * record's inline slot (inl = 1, inside the record's allocation, see
+ * struct record).  24 bytes before the value.
  */
 struct version {
     uint64_t ts;                  /* commit timestamp */
     struct version *_Atomic next; /* next older version */
     uint32_t vlen;
-    uint8_t tomb;               /* a delete */
-    struct rcu_head rcu;        /* freed through rcu_defer */
-    struct record_store *store; /* for accounting in the RCU callback */
+    uint8_t tomb; /* a delete */
+    uint8_t inl;  /* the record's inline slot */
     char val[];
 };
 
+/* Values up to this size live inline in their record (see struct record). */
+#define RECORD_INLINE_MAX 256
+
 /*
- * One record per key per keyspace, shared by the keyspace's indexes.
+ * One record per key per keyspace, shared by the keyspace's indexes; one
+ * allocation holding the header (48 bytes with a 16-byte hash entry), the
+ * key (padded to 8 bytes) and, when the record was created for a value of
+ * at most RECORD_INLINE_MAX bytes, an inline version slot sized for it:
+ *
+ *     | he | head | latch | plock klen flags icap | gc_next | key... | slot: version + value |
+ *
  *  - head is the newest committed version or NULL (no committed version yet,
  *    e.g. its creator's commit failed); it only changes under the latch (R2).
+ *    head == NULL means the slot has never been used.
+ *  - The slot holds a version only while it is reachable from head; cut off
+ *    by pruning, it is free again for a later commit (version.c says why no
+ *    reader can still be looking at it then).  A version too large for the
+ *    slot, or written while the slot is in the chain, goes out of line.
  *  - latch is 0 or the token of its holder: a committing transaction, the
  *    GC (LATCH_GC), or the record's creator while it links the record into
  *    the indexes.
  *  - plock summarises the pessimistic locks (PLOCK_X | shared count) for
  *    optimistic committers, which read it without the lock manager's mutex;
- *    ls is the lock queue itself, owned by src/lock/ (under its mutex) and
- *    NULL whenever nobody holds or waits for a lock on the record.
- *  - dead is set, under the latch, when the record leaves the indexes; a
+ *    the lock queue itself lives in the lock manager (src/lock/), keyed by
+ *    the record's address.
+ *  - REC_DEAD is set, under the latch, when the record leaves the indexes; a
  *    dead record is never written again (R3).  Its memory stays valid until
  *    every transaction active at that moment has ended and a grace period
  *    passed (src/gc/), so transactions may keep pointers to records in
  *    their read and write sets.
- *  - queued: on the tombstone queue or the retire list (under queue_mu).
+ *  - REC_QUEUED: on its keyspace's tombstone queue or the retire list, both
+ *    linked through gc_next (under queue_mu).
  */
 struct record {
     struct hash_entry he; /* embedded: bucket -> record in one step */
     struct version *_Atomic head;
     _Atomic uintptr_t latch;
-    _Atomic uint8_t dead;
-    uint8_t queued;
     _Atomic uint32_t plock;
-    struct lockstate *ls;
-    struct txkv_ks *ks;
-    struct record *gc_next; /* tombstone queue / retire list link */
-    uint64_t retire_ts;     /* visible timestamp when retired */
-    struct rcu_head rcu;
-    uint32_t klen;
-    uint8_t key[];
+    uint16_t klen;
+    _Atomic uint8_t flags; /* REC_* */
+    uint8_t icap8;         /* slot capacity / 8; 0 with REC_SLOT: empty values only */
+    struct record *gc_next;
+    uint8_t key[]; /* klen bytes, then padding to 8, then the slot */
 };
+
+#define REC_DEAD   0x01
+#define REC_QUEUED 0x02
+#define REC_SLOT   0x04 /* the record has an inline slot */
 
 #define PLOCK_X 0x80000000u
 
@@ -80,6 +99,44 @@ struct record {
 #define LATCH_GC ((uintptr_t)1)
 /* The latch a new record carries until it is in every index (keyspace.c). */
 #define LATCH_CREATOR ((uintptr_t)2)
+
+static inline bool record_dead(const struct record *r)
+{
+    /* acquire: pairs with the release in record_set_dead */
+    return atomic_load_explicit(&r->flags, memory_order_acquire) & REC_DEAD;
+}
+
+static inline void record_set_dead(struct record *r)
+{
+    atomic_fetch_or_explicit(&r->flags, REC_DEAD, memory_order_release);
+}
+
+/* r's inline slot, or NULL if it has none. */
+static inline struct version *record_slot(struct record *r)
+{
+    if (!(atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_SLOT))
+        return NULL;
+    return (struct version *)(void *)(r->key + (((size_t)r->klen + 7) & ~(size_t)7));
+}
+
+static inline size_t record_slot_cap(const struct record *r)
+{
+    return (size_t)r->icap8 * 8;
+}
+
+/* Is v (r's head) an out-of-line version the GC could move into r's slot?
+ * The store counts such records (nooline) to decide when to sweep. */
+static inline bool record_promotable(struct record *r, const struct version *v)
+{
+    return v && !v->inl && !v->tomb && record_slot(r) && v->vlen <= record_slot_cap(r);
+}
+
+/* A batch of objects to free after a grace period (record.c): what a
+ * thread cuts off or retires goes here instead of into a per-object
+ * rcu_head.  Owned by one thread at a time (a transaction, the GC). */
+struct limbo {
+    struct limbo_batch *b;
+};
 
 /*
  * The database-wide state of this layer (embedded in struct txkv_db).
@@ -93,13 +150,13 @@ struct record_store {
     _Atomic uint64_t visible_ts __attribute__((aligned(64)));
     struct mem_limit mem; /* aligned(64) */
     _Atomic int64_t nkeys, nversions;
+    _Atomic int64_t nooline; /* records whose head is record_promotable */
     _Atomic uint64_t gc_freed;
 
-    /* A record whose newest version is a tombstone (or that has none) waits
-     * on tomb_queue until the GC can take it out of the indexes; then on
-     * retired until no transaction can hold it.  queue_mu is a leaf lock. */
+    /* A record out of the indexes waits on `retired` (linked through
+     * gc_next) until no transaction can hold it.  The tombstone queues are
+     * per keyspace (struct txkv_ks) under the same mutex, a leaf lock. */
     pthread_mutex_t queue_mu __attribute__((aligned(64)));
-    struct record *tomb_queue;
     struct record *retired;
 };
 
@@ -114,29 +171,36 @@ static inline uint64_t clock_visible(struct record_store *s)
     return atomic_load_explicit(&s->visible_ts, memory_order_acquire);
 }
 
-/* Bytes a record or version costs against the memory limit. */
-size_t record_bytes(size_t klen);
+/* Inline slot capacity for a first value of vlen bytes (0: none). */
+size_t record_icap(size_t vlen, bool has_value);
+/* Bytes a record (with a slot of icap bytes, or none) or an out-of-line
+ * version costs against the memory limit. */
+size_t record_bytes(size_t klen, bool slot, size_t icap);
 size_t version_bytes(size_t vlen);
 
-/* A new record for key in ks, latched by owner, not yet in any index. */
-struct record *record_new(struct txkv_ks *ks, const void *key, size_t klen, uintptr_t owner);
+/* A new record for key in ks, latched by owner, not yet in any index; with
+ * an inline slot of icap bytes if slot. */
+struct record *record_new(const void *key, size_t klen, bool slot, size_t icap, uintptr_t owner);
 /* Frees a record that no reader can reach, with its chain, at once.  Its
  * lock queue must be gone (nobody holds or waits for a lock on it). */
 void record_free_now(struct record_store *s, struct record *r);
 
-/* Queues r for the GC: its newest version is a tombstone, or it has none.
- * Any thread; idempotent while r is queued. */
-void record_queue_tombstone(struct record_store *s, struct record *r);
 /* r is out of every index (dead): the GC frees it once no transaction that
  * could have found it is active.  Any thread. */
 void record_retire(struct record_store *s, struct record *r);
-/* Moves the tombstone queue / retire list to the caller (the GC). */
-struct record *record_take_tombstones(struct record_store *s);
+/* Moves the retire list to the caller (the GC). */
 struct record *record_take_retired(struct record_store *s);
-/* Gives records back: still tombstones (tomb) or still retired.  Records
- * that leave both lists go through record_unqueue. */
-void record_requeue(struct record_store *s, struct record *list, bool tomb);
-void record_unqueue(struct record_store *s, struct record *r);
+/* Gives retired records back. */
+void record_requeue_retired(struct record_store *s, struct record *list);
+
+/* ---- limbo (record.c) ------------------------------------------------------ */
+
+/* Frees v (out of line) / r after a grace period, releasing their bytes
+ * then.  May call into liburcu; not under the queue mutex. */
+void limbo_add_version(struct limbo *l, struct record_store *s, struct version *v);
+void limbo_add_record(struct limbo *l, struct record_store *s, struct record *r);
+/* Hands the batch to RCU now (a transaction's end, a GC round's end). */
+void limbo_flush(struct limbo *l);
 
 /* ---- the latch ----------------------------------------------------------- */
 
@@ -175,15 +239,26 @@ static inline bool latch_held_by_other(struct record *r, uintptr_t me)
 
 /* ---- versions (version.c) ------------------------------------------------ */
 
-struct version *version_new(struct record_store *s, const void *val, size_t vlen, bool tomb);
+struct version *version_new(const void *val, size_t vlen, bool tomb);
 /* A version never linked, or unreachable by any reader. */
 void version_free_now(struct version *v);
 /* The newest version of r with ts <= ts, or NULL.  RCU read side. */
 struct version *version_visible(struct record *r, uint64_t ts);
-/* Links v, stamped ts, as r's newest version.  Caller holds r's latch. */
-void version_install(struct record *r, struct version *v, uint64_t ts);
+/*
+ * Makes the buffered version v, stamped ts, r's newest version: in r's
+ * inline slot when that is free and v fits (v stays the caller's, to free
+ * when it likes), else v itself out of line (then owned by the chain).
+ * Prunes below horizon first (cut versions go to limbo l).  Returns the
+ * version linked.  Caller holds r's latch.
+ */
+struct version *version_install(struct record_store *s, struct record *r, struct version *v,
+                                uint64_t ts, uint64_t horizon, struct limbo *l);
 /* Cuts the versions below the newest one with ts <= horizon; returns how
  * many.  Caller holds r's latch. */
-size_t version_prune(struct record *r, uint64_t horizon);
+size_t version_prune(struct record_store *s, struct record *r, uint64_t horizon, struct limbo *l);
+/* Moves r's newest version into its free inline slot, if it has one that
+ * fits; returns the out-of-line version replaced (the caller retires it
+ * until no transaction can hold it), or NULL.  Caller holds r's latch. */
+struct version *version_promote(struct record_store *s, struct record *r);
 
 #endif /* TXKV_RECORD_RECORD_H */

@@ -1,22 +1,38 @@
 /*
- * version.c - version chains: allocation, visibility, pruning, freeing.
+ * version.c - version chains: allocation, visibility, installing (inline or
+ * out of line), pruning, promotion back inline.
  *
  * A record's chain is newest first and holds only committed versions, each
  * with its final commit timestamp (version_install stamps it as it links
- * it, under the latch, after the commit took its timestamp).  So visibility is a pure timestamp
- * test: a reader with read timestamp R sees the first version with ts <= R.  A commit with ts <= R
- * is completely installed before the visible timestamp reaches R (src/txn/commit.c publishes in
+ * it, under the latch, after the commit took its timestamp).  So visibility
+ * is a pure timestamp test: a reader with read timestamp R sees the first
+ * version with ts <= R.  A commit with ts <= R is completely installed
+ * before the visible timestamp reaches R (src/txn/commit.c publishes in
  * timestamp order), so R never shows half a commit.
  *
  * Readers walk the chain inside an RCU read-side section with acquire loads
- * (pairing with the release store in version_install).
+ * (pairing with the release store of head in version_install).
  *
  * Pruning (latch held): with horizon H (src/gc/: no active or future
  * transaction reads below H), keep every version with ts > H and the newest
- * version with ts <= H; cut the rest.  Any reader's read timestamp is >= H,
- * so the version it needs is at or above the cut, and a reader already past
- * the cut point is protected by its RCU section: cut versions are freed
- * through rcu_defer.
+ * version W with ts <= H; cut the rest.
+ *
+ * Why nobody is looking at a cut version (V1).  Every reader that walks a
+ * chain is a transaction whose read timestamp R >= H (src/gc/gc.c, "Horizon").
+ * W.ts <= H <= R, and W was installed before the visible timestamp reached
+ * W.ts, hence before the reader took R and loaded head: so W is on the
+ * reader's path, and the reader stops at W or above it, never loading
+ * W->next.  Nor can an active transaction hold a value pointer into a cut
+ * version: it read at some R' >= H, where W (or something newer) was
+ * already visible.  Out-of-line versions still go through a grace period
+ * (limbo, record.c), as a margin; the inline slot is reused at once by the
+ * next commit that finds it cut, which is what keeps one allocation per key
+ * under updates.
+ *
+ * Promotion (GC, latch held): when the newest version is out of line and
+ * the slot is free, its contents move into the slot and head points there.
+ * Transactions active at that moment may hold the old version's value
+ * pointer, so the GC keeps it until they have ended (src/gc/gc.c).
  */
 #include "config.h"
 
@@ -26,7 +42,7 @@
 #include "record/keyspace.h"
 #include "record/record.h"
 
-struct version *version_new(struct record_store *s, const void *val, size_t vlen, bool tomb)
+struct version *version_new(const void *val, size_t vlen, bool tomb)
 {
     struct version *v = malloc(sizeof *v + vlen);
     if (!v)
@@ -35,7 +51,7 @@ struct version *version_new(struct record_store *s, const void *val, size_t vlen
     atomic_init(&v->next, NULL);
     v->vlen = (uint32_t)vlen;
     v->tomb = tomb;
-    v->store = s;
+    v->inl = 0;
     if (vlen)
         memcpy(v->val, val, vlen);
     return v;
@@ -44,25 +60,8 @@ struct version *version_new(struct record_store *s, const void *val, size_t vlen
 /* A version never linked, or unreachable by any reader. */
 void version_free_now(struct version *v)
 {
+    assert(!v->inl);
     free(v);
-}
-
-static void version_free_cb(struct rcu_head *h)
-{
-    RCU_CALLBACK_ENTER();
-    struct version *v = container_of_(h, struct version, rcu);
-    struct record_store *s = v->store;
-    mem_release(&s->mem, version_bytes(v->vlen));
-    atomic_fetch_add_explicit(&s->gc_freed, 1, memory_order_relaxed);
-    free(v);
-    RCU_CALLBACK_EXIT();
-}
-
-/* A version that was linked and is now cut off: free after a grace period;
- * its bytes are released then (it was already uncounted as a live version). */
-static void version_free_deferred(struct version *v)
-{
-    rcu_defer(&v->rcu, version_free_cb);
 }
 
 struct version *version_visible(struct record *r, uint64_t ts)
@@ -79,23 +78,63 @@ struct version *version_visible(struct record *r, uint64_t ts)
     return NULL;
 }
 
-void version_install(struct record *r, struct version *v, uint64_t ts)
+/* Is r's slot free: none of r's chain?  Latch held. */
+static bool slot_free(struct record *r, struct version *slot)
 {
-    assert(atomic_load_explicit(&r->latch, memory_order_relaxed) != 0);
-    struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
-    assert(!old || old->ts < ts); /* R1: strictly decreasing down the chain */
-    v->ts = ts;
-    atomic_store_explicit(&v->next, old, memory_order_relaxed);
-    rcu_publish_hb(v);
-    /* release: pairs with the acquire in version_visible */
-    atomic_store_explicit(&r->head, v, memory_order_release);
+    for (struct version *v = atomic_load_explicit(&r->head, memory_order_relaxed); v;
+         v = atomic_load_explicit(&v->next, memory_order_relaxed))
+        if (v == slot)
+            return false;
+    return true;
 }
 
-/*
- * Cuts the versions below the newest one with ts <= horizon and queues them
- * for freeing.  The latch makes the caller the only writer of the chain (R2).
- */
-size_t version_prune(struct record *r, uint64_t horizon)
+/* Fills the free slot with src's contents, stamped ts, over next. */
+static void slot_fill(struct version *slot, const struct version *src, uint64_t ts,
+                      struct version *next)
+{
+    slot->ts = ts;
+    atomic_store_explicit(&slot->next, next, memory_order_relaxed);
+    slot->vlen = src->vlen;
+    slot->tomb = src->tomb;
+    if (src->vlen)
+        memcpy(slot->val, src->val, src->vlen);
+}
+
+/* Keeps the count of promotable heads as r's head goes from old to now. */
+static void count_ool(struct record_store *s, struct record *r, const struct version *old,
+                      const struct version *now)
+{
+    int d = record_promotable(r, now) - record_promotable(r, old);
+    if (d)
+        atomic_fetch_add_explicit(&s->nooline, d, memory_order_relaxed);
+}
+
+struct version *version_install(struct record_store *s, struct record *r, struct version *v,
+                                uint64_t ts, uint64_t horizon, struct limbo *l)
+{
+    assert(atomic_load_explicit(&r->latch, memory_order_relaxed) != 0);
+    assert(!v->inl);
+    version_prune(s, r, horizon, l);
+    struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
+    assert(!old || old->ts < ts); /* R1: strictly decreasing down the chain */
+    struct version *slot = record_slot(r);
+    struct version *nv = v;
+    if (slot && v->vlen <= record_slot_cap(r) && !v->tomb && slot_free(r, slot)) {
+        /* V1: nobody reads the slot's old contents any more */
+        slot_fill(slot, v, ts, old);
+        nv = slot;
+    } else {
+        v->ts = ts;
+        atomic_store_explicit(&v->next, old, memory_order_relaxed);
+    }
+    rcu_publish_hb(nv);
+    /* release: pairs with the acquire in version_visible */
+    atomic_store_explicit(&r->head, nv, memory_order_release);
+    count_ool(s, r, old, nv);
+    return nv;
+}
+
+size_t version_prune(struct record_store *s, struct record *r, uint64_t horizon, struct limbo *l)
 {
     assert(atomic_load_explicit(&r->latch, memory_order_relaxed) != 0);
     struct version *v = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -106,18 +145,38 @@ size_t version_prune(struct record *r, uint64_t horizon)
     struct version *old = atomic_load_explicit(&v->next, memory_order_relaxed);
     if (!old)
         return 0;
-    /* Readers that loaded the old pointer keep walking freed-later memory
-     * safely: RCU.  Readers that load NULL never needed what was cut. */
+    /* V1: no reader walks past v; out-of-line versions still wait for a
+     * grace period, the slot is simply free from now on. */
     atomic_store_explicit(&v->next, NULL, memory_order_release);
-    size_t n = 0;
+    size_t n = 0, nslot = 0;
     while (old) {
         struct version *nx = atomic_load_explicit(&old->next, memory_order_relaxed);
-        version_free_deferred(old);
+        if (!old->inl)
+            limbo_add_version(l, s, old);
+        else
+            nslot++; /* reclaimed now: gc_freed counts it at once */
         old = nx;
         n++;
     }
+    if (nslot)
+        atomic_fetch_add_explicit(&s->gc_freed, nslot, memory_order_relaxed);
     /* Live versions are those linked: cut ones stop counting now, even if
      * their memory waits for a grace period. */
-    atomic_fetch_sub_explicit(&r->ks->store->nversions, (int64_t)n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->nversions, (int64_t)n, memory_order_relaxed);
     return n;
+}
+
+struct version *version_promote(struct record_store *s, struct record *r)
+{
+    assert(atomic_load_explicit(&r->latch, memory_order_relaxed) != 0);
+    struct version *h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    struct version *slot = record_slot(r);
+    if (!h || h->inl || h->tomb || !slot || h->vlen > record_slot_cap(r) || !slot_free(r, slot))
+        return NULL;
+    slot_fill(slot, h, h->ts, atomic_load_explicit(&h->next, memory_order_relaxed));
+    rcu_publish_hb(slot);
+    /* release: readers that load head from now on see the slot's contents */
+    atomic_store_explicit(&r->head, slot, memory_order_release);
+    count_ool(s, r, h, slot);
+    return h;
 }

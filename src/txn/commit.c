@@ -70,7 +70,7 @@ static int resolve_write_set(struct txkv_txn *t)
         if (w->rec)
             continue;
         struct kref k = {w->ks, w->key, w->klen, w->hv};
-        int rc = ks_resolve(&k, w->ver->tomb, &w->rec, &w->made);
+        int rc = ks_resolve(&k, w->ver, w->ver->tomb, &w->rec, &w->made);
         if (rc)
             return rc;
     }
@@ -89,11 +89,14 @@ static bool locks_block(struct txkv_txn *t)
     if (!lock_any_ranges(t->g->lm))
         return false;
     struct record **recs = arena_alloc(t, t->nws * sizeof *recs);
-    if (!recs)
+    struct txkv_ks **kss = arena_alloc(t, t->nws * sizeof *kss);
+    if (!recs || !kss)
         return true; /* cannot check: do not commit */
-    for (size_t i = 0; i < t->nws; i++)
+    for (size_t i = 0; i < t->nws; i++) {
         recs[i] = t->ws[i].rec;
-    return lock_ranges_block(t->g->lm, &t->lk, recs, t->nws);
+        kss[i] = t->ws[i].ks;
+    }
+    return lock_ranges_block(t->g->lm, &t->lk, kss, recs, t->nws);
 }
 
 /* Latches every record of the write set; on failure releases what it took. */
@@ -113,7 +116,7 @@ static int latch_write_set(struct txkv_txn *t)
                 latch_wait(w->rec, me);
                 w->latched = true;
             }
-            if (atomic_load_explicit(&w->rec->dead, memory_order_acquire)) {
+            if (record_dead(w->rec)) {
                 again = true; /* the GC took it out: find or make a new one */
                 latch_release(w->rec);
                 w->latched = false;
@@ -150,10 +153,10 @@ static bool validate_read(struct txkv_txn *t, struct rentry *e)
     rcu_read_enter();
     /* A dead record's last version was an old tombstone we read as absent;
      * look for a newer record of the key, as for a key that had none. */
-    if (!r || atomic_load_explicit(&r->dead, memory_order_acquire)) {
+    if (!r || record_dead(r)) {
         const void *key = r ? r->key : e->key;
         r = ks_lookup(e->ks, key, e->klen, e->hv);
-        if (r && atomic_load_explicit(&r->dead, memory_order_acquire))
+        if (r && record_dead(r))
             r = NULL;
     }
     if (r)
@@ -219,13 +222,14 @@ static void install(struct txkv_txn *t, uint64_t ts)
         struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
         struct version *v = w->ver;
         assert(w->latched && latch_held(r, txn_token(t)));
-        version_install(r, v, ts);
-        w->ver = NULL; /* owned by the chain now */
+        if (version_install(s, r, v, ts, h, &t->limbo) == v)
+            w->ver = NULL; /* owned by the chain now */
+        else               /* copied into r's inline slot: w->ver goes at txn_end */
+            mem_release(&s->mem, version_bytes(v->vlen));
         dversions++;
-        version_prune(r, h);
         dkeys += (old && !old->tomb) ? (v->tomb ? -1 : 0) : (v->tomb ? 0 : 1);
         if (v->tomb)
-            record_queue_tombstone(s, r);
+            ks_queue_tombstone(w->ks, r);
     }
     atomic_fetch_add_explicit(&s->nkeys, dkeys, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->nversions, dversions, memory_order_relaxed);
@@ -249,7 +253,7 @@ static void drop_made(struct txkv_txn *t)
     for (size_t i = 0; i < t->nws; i++)
         if (t->ws[i].made && t->ws[i].rec &&
             !atomic_load_explicit(&t->ws[i].rec->head, memory_order_relaxed))
-            record_queue_tombstone(t->g->store, t->ws[i].rec);
+            ks_queue_tombstone(t->ws[i].ks, t->ws[i].rec);
 }
 
 /* Step 1: reserves the versions' bytes; *all_tomb if every write deletes. */

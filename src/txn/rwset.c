@@ -133,17 +133,19 @@ static int access_prepare(struct txkv_txn *t, struct txkv_ks *ks, const void *ke
 }
 
 /* Pessimistic: lock key (mode) and, at SNAPSHOT, fail if it was committed
- * after our snapshot (first updater wins).  *recp: the locked record. */
-static int txn_lock(struct txkv_txn *t, const struct kref *k, int mode, struct record **recp)
+ * after our snapshot (first updater wins).  *recp: the locked record; v:
+ * the value about to be written, if any (sizes a record made for it). */
+static int txn_lock(struct txkv_txn *t, const struct kref *k, int mode, const struct version *v,
+                    struct record **recp)
 {
-    int rc = lock_key(&t->lk, k, mode, recp);
+    int rc = lock_key(&t->lk, k, mode, v, recp);
     if (rc == TXKV_NOMEM)
         return rc;
     if (rc)
         return txn_fail(t, rc);
     if (mode == LOCK_X && t->isolation == TXKV_SNAPSHOT) {
-        struct version *v = atomic_load_explicit(&(*recp)->head, memory_order_acquire);
-        if (v && v->ts > t->begin_ts)
+        struct version *h = atomic_load_explicit(&(*recp)->head, memory_order_acquire);
+        if (h && h->ts > t->begin_ts)
             return txn_fail(t, TXKV_CONFLICT);
     }
     return 0;
@@ -175,7 +177,8 @@ static int wentry_add(struct txkv_txn *t, const struct kref *k, struct version *
         .ks = k->ks, .rec = locked, .hv = k->hv, .key = kc, .klen = (uint32_t)k->klen, .ver = v};
     wmap_add(t, t->nws++);
     t->sorted_valid = false;
-    t->wbytes += version_bytes(v->vlen) + record_bytes(k->klen);
+    t->wbytes +=
+        version_bytes(v->vlen) + record_bytes(k->klen, !v->tomb, record_icap(v->vlen, !v->tomb));
     return 0;
 }
 
@@ -191,7 +194,7 @@ static int txn_write(struct txkv_txn *t, const struct kref *k, const void *val, 
     /* A transaction that alone would pass the limit fails now, not at commit. */
     if (!tomb && mem_over(&s->mem, t->wbytes + version_bytes(vlen)))
         return txn_fail(t, TXKV_FULL);
-    struct version *v = version_new(s, val, vlen, tomb);
+    struct version *v = version_new(val, vlen, tomb);
     if (!v)
         return TXKV_NOMEM;
     struct wentry *w = wset_find(t, k);
@@ -206,7 +209,7 @@ static int txn_write(struct txkv_txn *t, const struct kref *k, const void *val, 
     struct record *locked = NULL;
     int rc = 0;
     if (t->cc == TXKV_PESSIMISTIC)
-        rc = txn_lock(t, k, LOCK_X, &locked);
+        rc = txn_lock(t, k, LOCK_X, v, &locked);
     if (rc || (rc = wentry_add(t, k, v, locked)) != 0) {
         version_free_now(v);
         return rc;
@@ -295,7 +298,7 @@ static int read_locked(struct txkv_txn *t, const struct kref *k, bool for_update
                        const struct version **vp)
 {
     struct record *r;
-    int rc = txn_lock(t, k, for_update ? LOCK_X : LOCK_S, &r);
+    int rc = txn_lock(t, k, for_update ? LOCK_X : LOCK_S, NULL, &r);
     if (rc)
         return rc;
     uint64_t rts = t->isolation == TXKV_SNAPSHOT ? t->begin_ts : clock_visible(t->g->store);

@@ -201,10 +201,10 @@ int txn_begin(struct txn_global *g, const txkv_txn_options *o, struct txkv_txn *
     return 0;
 }
 
-void txn_record_empty(struct record *r, void *arg)
+void txn_record_empty(struct record *r, struct txkv_ks *ks, void *arg)
 {
-    struct txn_global *g = arg;
-    record_queue_tombstone(g->store, r);
+    (void)arg;
+    ks_queue_tombstone(ks, r);
 }
 
 static void txn_release_locks(struct txkv_txn *t)
@@ -227,6 +227,7 @@ static void txn_end(struct txkv_txn *t)
         version_free_now(t->superseded);
         t->superseded = nx;
     }
+    limbo_flush(&t->limbo); /* what this commit cut off */
     t->nws = t->nrs = t->nranges = 0;
     arena_reset(t);
     if (t->capws > 1024) { /* don't let one huge transaction keep its buffers */

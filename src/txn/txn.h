@@ -138,6 +138,7 @@ struct txkv_txn {
     size_t nranges, capranges;
 
     struct lock_owner lk; /* pessimistic locks (src/lock/) */
+    struct limbo limbo;   /* versions its commits cut off (record.c) */
 
     struct arena_chunk *arena;
     struct version *superseded;      /* own writes replaced by later ones: a get may
@@ -264,7 +265,7 @@ void wset_sort(struct txkv_txn *t);
 /* Adds a scanned range to the read set (optimistic SERIALIZABLE). */
 int rset_add_range(struct txkv_txn *t, struct txkv_ks *ks, const struct key_range *kr);
 /* Hands a record made only for a lock to the GC (lock_release_all's callback). */
-void txn_record_empty(struct record *r, void *arg);
+void txn_record_empty(struct record *r, struct txkv_ks *ks, void *arg);
 
 /* commit.c: latch, timestamp, validate, install, publish (both schemes). */
 int txn_commit_writes(struct txkv_txn *t);
