@@ -30,6 +30,9 @@
  * only for the index.  Key bytes and records are allocated before the
  * first reading and never counted.  It is read after the read-only ops,
  * which leaves time for the hash table's lazy resize to finish.
+ *
+ * --calibrate[=MIB] measures the machine instead: the cost of a dependent
+ * and of an overlapped cache miss (bench/calibrate.c).
  */
 #include "config.h"
 
@@ -42,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "calibrate.h"
 #include "index/btree.h"
 #include "index/hash.h"
 #include "txkv.h"
@@ -458,6 +462,7 @@ struct options {
     double duration;
     const char *csv;
     int presize;
+    unsigned calibrate_mib; /* --calibrate[=MIB]: calibrate.c instead of the indexes */
 };
 
 struct result {
@@ -574,8 +579,12 @@ static void usage(FILE *f)
             "                   [--structure hash,btree,mutex-baseline]\n"
             "                   [--ops lookup,insert,scan100] [--duration SEC]\n"
             "                   [--hash-presize]\n"
+            "       index-bench --calibrate[=MIB] [--csv FILE]\n"
             "defaults: --keys 1000000 --threads 1,2 --duration 2, every structure and op.\n"
-            "--hash-presize creates the hash index with --keys buckets instead of %d.\n",
+            "--hash-presize creates the hash index with --keys buckets instead of %d.\n"
+            "--calibrate prints the ns of a dependent and of an overlapped (8 chains)\n"
+            "cache miss: a pointer chase over MIB MiB [512], one slot per 64-byte line\n"
+            "in one random cycle, and over 256 KiB for contrast (bench/calibrate.c).\n",
             HASH_INITIAL);
 }
 
@@ -589,6 +598,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"ops", required_argument, NULL, 'o'},
         {"duration", required_argument, NULL, 'd'},
         {"hash-presize", no_argument, NULL, 'p'},
+        {"calibrate", optional_argument, NULL, 'C'}, /* bench/calibrate.c */
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -640,6 +650,15 @@ static void parse_options(int argc, char **argv, struct options *o)
         case 'p':
             o->presize = 1;
             break;
+        case 'C':
+            o->calibrate_mib = 512;
+            if (optarg) {
+                unsigned long long v = strtoull(optarg, &end, 10);
+                if (*end || v < 1 || v > (1u << 20))
+                    goto bad;
+                o->calibrate_mib = (unsigned)v;
+            }
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -665,6 +684,8 @@ int main(int argc, char **argv)
     FILE *csv = NULL;
 
     parse_options(argc, argv, &o);
+    if (o.calibrate_mib)
+        return calibrate_run(o.calibrate_mib, o.csv);
     res = calloc((size_t)(o.nstructs * o.nthreads * NOPKINDS), sizeof *res);
     if (!res)
         return 2;

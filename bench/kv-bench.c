@@ -147,6 +147,8 @@ static void usage(FILE *f)
                "      --verify          check each row's level on a recorded history\n"
                "      --verify-txns N   transactions per verification [2000]\n"
                "      --scan-length N   records per scan (ycsb-e: uniform 1..N) [100]\n"
+               "      --update-pass     after each row, rewrite every key once and measure\n"
+               "                        the footprint again (CSV pass_bytes_per_key)\n"
                "      --csv FILE        write the rows as CSV\n"
                "      --json FILE       write the rows and the configuration as JSON\n"
                "      --plot DIR        write PNG charts with gnuplot\n"
@@ -343,7 +345,8 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         O_LOCK_TIMEOUT,
         O_VERIFY,
         O_VERIFY_TXNS,
-        O_BREAK_VALIDATION
+        O_BREAK_VALIDATION,
+        O_UPDATE_PASS
     };
     static const struct option opts[] = {
         {"workload", required_argument, NULL, 'w'},
@@ -368,6 +371,7 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         {"lock-timeout", required_argument, NULL, O_LOCK_TIMEOUT},
         {"verify", no_argument, NULL, O_VERIFY},
         {"verify-txns", required_argument, NULL, O_VERIFY_TXNS},
+        {"update-pass", no_argument, NULL, O_UPDATE_PASS},
 #ifdef KVB_TEST_HOOKS
         {"break-validation", no_argument, NULL, O_BREAK_VALIDATION},
 #endif
@@ -471,6 +475,9 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         case O_BREAK_VALIDATION:
             cfg->break_validation = 1;
             break;
+        case O_UPDATE_PASS:
+            cfg->update_pass = 1;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -484,6 +491,7 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
                     printf("engine %s: not built (install %s and re-run configure)\n",
                            engine_names[e], bench_engine_package(e));
             }
+            printf("allocator: %s\n", bench_allocator());
             printf("%s\n", mdb_version(NULL, NULL, NULL));
             exit(0);
         case ':':
@@ -607,10 +615,12 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
     void *db = NULL, *mt = NULL;
     struct bench_hist *hist = NULL;
     char err[320];
-    uint64_t t0, t1, bytes = 0, nkeys = 0;
+    uint64_t t0, t1, bytes = 0, nkeys = 0, rss0 = bench_rss_bytes();
     int rc;
 
     row->status = ROW_FAILED;
+    row->load_bytes_per_key = row->rss_load_per_key = -1;
+    row->pass_bytes_per_key = row->rss_pass_per_key = -1;
     if (!eng) {
         row->status = ROW_UNSUPPORTED;
         snprintf(row->note, sizeof row->note,
@@ -662,6 +672,13 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
         goto out;
     }
     row->load_seconds = (double)(bench_now_ns() - t0) / 1e9;
+    if (eng->footprint(db, &bytes, &nkeys, err, sizeof err) != BENCH_OK) {
+        snprintf(row->note, sizeof row->note, "%s", err);
+        goto out;
+    }
+    row->load_bytes_per_key = (double)bytes / (double)(nkeys ? nkeys : sh->items);
+    if (rss0)
+        row->rss_load_per_key = ((double)bench_rss_bytes() - (double)rss0) / (double)sh->items;
 
     for (unsigned i = 0; i < nw; i++) {
         if (bench_worker_init(&ws[i], sh, i, i == row->threads) != BENCH_OK) {
@@ -749,6 +766,19 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
     row->p99_us = bench_hist_quantile(hist, 0.99) / 1000;
     row->p999_us = bench_hist_quantile(hist, 0.999) / 1000;
     row->bytes_per_key = (double)bytes / (double)(nkeys ? nkeys : sh->items);
+    if (cfg->update_pass) {
+        progress(cfg, no, nrows, row, "update pass over %" PRIu64 " keys", sh->items);
+        if (bench_update_pass(sh, mt) != BENCH_OK ||
+            bench_settled_footprint(eng, db, &bytes, &nkeys, err, sizeof err) != BENCH_OK) {
+            row->status = ROW_FAILED;
+            snprintf(row->note, sizeof row->note, "%s",
+                     atomic_load(&sh->failed) ? sh->failmsg : err);
+            goto out;
+        }
+        row->pass_bytes_per_key = (double)bytes / (double)(nkeys ? nkeys : sh->items);
+        if (rss0)
+            row->rss_pass_per_key = ((double)bench_rss_bytes() - (double)rss0) / (double)sh->items;
+    }
     if (row->notfound)
         row_note(row, "notfound=%" PRIu64, row->notfound);
     if (row->workload == W_BANK) {

@@ -51,7 +51,8 @@ static int table_group = -1; /* the (workload, threads, theta) of the last table
 
 static const char csv_header[] = "engine,workload,isolation,cc,threads,keys,value_size,theta,txns,"
                                  "txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,"
-                                 "bytes_per_key,engine_version";
+                                 "bytes_per_key,engine_version,load_bytes_per_key,"
+                                 "rss_load_per_key,pass_bytes_per_key,rss_pass_per_key";
 
 static int make_dir(const char *dir)
 {
@@ -99,6 +100,7 @@ void bench_out_header(const struct bench_config *cfg, unsigned nrows)
         printf("duration=%gs", cfg->duration);
     printf(" warmup=%gs seed=%" PRIu64 " ops_per_txn=%u scan_length=%u\n", cfg->warmup, cfg->seed,
            cfg->ops_per_txn, cfg->scan_length);
+    printf("# allocator: %s\n", bench_allocator());
     /* the isolation mapping of every engine and level in the run */
     for (int e = 0; e < cfg->nengines; e++) {
         const struct bench_engine *eng = bench_engine_of(cfg->engines[e]);
@@ -162,11 +164,21 @@ void bench_out_row(const struct bench_config *cfg, const struct bench_row *r)
     if (csv_file && r->status == ROW_OK) {
         fprintf(
             csv_file,
-            "%s,%s,%s,%s,%u,%" PRIu64 ",%u,%g,%" PRIu64 ",%.1f,%.1f,%.6f,%.3f,%.3f,%.3f,%.1f,%s\n",
+            "%s,%s,%s,%s,%u,%" PRIu64 ",%u,%g,%" PRIu64 ",%.1f,%.1f,%.6f,%.3f,%.3f,%.3f,%.1f,%s",
             bench_engine_label(r), bench_workload_name(r->workload), bench_iso_name(r->isolation),
             bench_cc_name(r->cc), r->threads, cfg->keys, cfg->value_size, r->theta, r->txns,
             r->txn_per_sec, r->ops_per_sec, r->abort_rate, r->p50_us, r->p99_us, r->p999_us,
             r->bytes_per_key, bench_engine_of(r->engine)->version());
+        /* the memory figures, empty when not measured (kvb-mem.c) */
+        const double mem[] = {r->load_bytes_per_key, r->rss_load_per_key, r->pass_bytes_per_key,
+                              r->rss_pass_per_key};
+        for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
+            if (mem[i] >= 0)
+                fprintf(csv_file, ",%.1f", mem[i]);
+            else
+                fputc(',', csv_file);
+        }
+        fputc('\n', csv_file);
         fflush(csv_file);
     }
 }
@@ -216,6 +228,8 @@ static int write_json(const struct bench_config *cfg, const struct bench_row *ro
     fprintf(f, "{\n  \"program\": \"kv-bench\", \"version\": \"%s\", \"lmdb_version\": ",
             PACKAGE_VERSION);
     json_str(f, mdb_version(NULL, NULL, NULL));
+    fprintf(f, ", \"allocator\": ");
+    json_str(f, bench_allocator());
     fprintf(f,
             ",\n  \"config\": {\"keys\": %" PRIu64 ", \"key_size\": %u, \"value_size\": %u, "
             "\"duration\": %g, \"txns\": %" PRIu64 ", \"warmup\": %g, \"seed\": %" PRIu64
@@ -262,6 +276,10 @@ static int write_json(const struct bench_config *cfg, const struct bench_row *ro
         json_num(f, "p99_us", r->p99_us, ok);
         json_num(f, "p999_us", r->p999_us, ok);
         json_num(f, "bytes_per_key", r->bytes_per_key, ok);
+        json_num(f, "load_bytes_per_key", r->load_bytes_per_key, ok && r->load_bytes_per_key >= 0);
+        json_num(f, "rss_load_per_key", r->rss_load_per_key, ok && r->rss_load_per_key >= 0);
+        json_num(f, "pass_bytes_per_key", r->pass_bytes_per_key, ok && r->pass_bytes_per_key >= 0);
+        json_num(f, "rss_pass_per_key", r->rss_pass_per_key, ok && r->rss_pass_per_key >= 0);
         json_count(f, "notfound", r->notfound, ok);
         json_count(f, "audits", r->audits, ok && r->workload == W_BANK);
         json_count(f, "audit_skews", r->audit_skews, ok && r->workload == W_BANK);

@@ -72,6 +72,7 @@ struct bench_config {
     int verify;               /* --verify: each row's engine/level/scheme is history-checked */
     uint64_t verify_txns;     /* transactions of each verification run */
     int break_validation;     /* test builds only: txkv's optimistic commits skip validation */
+    int update_pass;          /* --update-pass: rewrite every key after the row (kvb-mem.c) */
     const char *csv_path, *json_path, *plot_dir;
     int progress; /* stderr is a terminal */
 };
@@ -94,6 +95,9 @@ struct bench_row {
     double seconds, load_seconds;
     uint64_t txns, aborts, ops, notfound, audits, audit_skews, checksum;
     double txn_per_sec, ops_per_sec, abort_rate, p50_us, p99_us, p999_us, bytes_per_key;
+    /* kvb-mem.c: the footprint after the load and after --update-pass (< 0: not
+     * measured), and the process's RSS growth per key from before the open to then */
+    double load_bytes_per_key, rss_load_per_key, pass_bytes_per_key, rss_pass_per_key;
     /* --verify */
     int verify_status;
     uint64_t verify_commits, verify_aborts;
@@ -444,5 +448,17 @@ void bench_verify(const struct bench_config *cfg, const struct bench_engine *eng
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
+
+/* ---- memory (kvb-mem.c) --------------------------------------------------------- */
+
+/* The process's resident set in bytes (0 if unknown). */
+uint64_t bench_rss_bytes(void);
+/* Which allocator serves malloc, and the one configure linked: one line. */
+const char *bench_allocator(void);
+/* --update-pass: puts a new value under every loaded key, PASS_BATCH keys a transaction. */
+int bench_update_pass(struct bench_shared *sh, void *t);
+/* The footprint once it has stopped changing (the engine's GC caught up), 3 s at most. */
+int bench_settled_footprint(const struct bench_engine *e, void *db, uint64_t *bytes, uint64_t *keys,
+                            char *err, size_t errlen);
 
 #endif /* KVB_H */

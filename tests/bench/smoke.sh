@@ -17,7 +17,8 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 workloads="ycsb-a ycsb-b ycsb-c ycsb-d ycsb-e ycsb-f read update rmw scan bank multiget"
 header="engine,workload,isolation,cc,threads,keys,value_size,theta,txns,"
-header="${header}txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,bytes_per_key,engine_version"
+header="${header}txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,bytes_per_key,engine_version,"
+header="${header}load_bytes_per_key,rss_load_per_key,pass_bytes_per_key,rss_pass_per_key"
 n=0
 failed=0
 
@@ -100,11 +101,12 @@ for w in $workloads; do
     ok $st "$w: one lmdb row, three txkv occ rows, 2pl measured or marked unsupported"
 done
 
-awk -F, 'NR > 1 && (NF != 17 || $17 == "" || $9 != 300 || $10 + 0 <= 0 || $12 < 0 || $12 > 1 ||
-                    $13 + 0 <= 0 || $13 > $14 + 0 || $14 > $15 + 0 || $16 + 0 <= 0) {
+awk -F, 'NR > 1 && (NF != 21 || $17 == "" || $9 != 300 || $10 + 0 <= 0 || $12 < 0 || $12 > 1 ||
+                    $13 + 0 <= 0 || $13 > $14 + 0 || $14 > $15 + 0 || $16 + 0 <= 0 ||
+                    $18 + 0 <= 0 || $20 != "" || $21 != "") {
              print "# bad row: " $0; bad = 1 }
          END { exit bad }' "$tmp/all.csv"
-ok $? "every CSV row: 17 fields, exactly --txns 300 commits, ordered percentiles, a version"
+ok $? "every CSV row: 21 fields, exactly --txns 300 commits, ordered percentiles, a version, the load footprint, no update pass"
 
 rows=$(grep -c '"engine":' "$tmp/all.json")
 test "$rows" -eq 84 && grep -q '"status": "ok"' "$tmp/all.json"
