@@ -41,9 +41,9 @@
 #define LMDB_MAX_KEY 511 /* mdb_env_get_maxkeysize() of a default LMDB build */
 #define MAX_VALUE    ((unsigned)1 << 24)
 
-static const char *const workload_names[W_COUNT] = {"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d",
-                                                    "ycsb-e", "ycsb-f", "read",   "update",
-                                                    "rmw",    "scan",   "bank",   "multiget"};
+static const char *const workload_names[W_COUNT] = {
+    "ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e",   "ycsb-f", "read",
+    "update", "rmw",    "scan",   "bank",   "multiget", "readn"};
 
 const char *bench_workload_name(int w)
 {
@@ -126,7 +126,7 @@ static void usage(FILE *f)
                "a comma list; the sweep is their product.  See kv-bench(1).\n"
                "\n"
                "  -w, --workload LIST   ycsb-a..ycsb-f, read, update, rmw, scan, bank,\n"
-               "                        multiget, all [ycsb-a]\n"
+               "                        multiget, readn, all [ycsb-a]\n"
                "  -e, --engine LIST     txkv, lmdb, rocksdb-txn, rocksdb-occ, sqlite, all\n"
                "                        [txkv,lmdb]\n"
                "  -i, --isolation LIST  rc, si, ser (n/a where an engine lacks one) [rc,si,ser]\n"
@@ -141,7 +141,8 @@ static void usage(FILE *f)
                "  -n, --txns N          instead: this many transactions per row\n"
                "      --warmup SECS     untimed seconds before each row [1]\n"
                "  -s, --seed N          random seed [1]\n"
-               "      --ops-per-txn N   keys per rmw and multiget transaction [10]\n"
+               "      --ops-per-txn N   keys per rmw, multiget and readn transaction [10]\n"
+               "      --batch           rmw reads its keys with one multiget\n"
                "      --lock-timeout MS pessimistic lock waits (txkv 2pl, rocksdb-txn);\n"
                "                        0 waits, deadlocks are detected [0]\n"
                "      --verify          check each row's level on a recorded history\n"
@@ -299,19 +300,13 @@ static void parse_list(const char *opt, const char *arg, int is_real, double min
 
 static void parse_args(int argc, char **argv, struct bench_config *cfg)
 {
-    static const struct name_value workloads[] = {{"ycsb-a", W_YCSB_A},
-                                                  {"ycsb-b", W_YCSB_B},
-                                                  {"ycsb-c", W_YCSB_C},
-                                                  {"ycsb-d", W_YCSB_D},
-                                                  {"ycsb-e", W_YCSB_E},
-                                                  {"ycsb-f", W_YCSB_F},
-                                                  {"read", W_READ},
-                                                  {"update", W_UPDATE},
-                                                  {"rmw", W_RMW},
-                                                  {"scan", W_SCAN},
-                                                  {"bank", W_BANK},
-                                                  {"multiget", W_MULTIGET},
-                                                  {NULL, 0}};
+    static const struct name_value workloads[] = {{"ycsb-a", W_YCSB_A}, {"ycsb-b", W_YCSB_B},
+                                                  {"ycsb-c", W_YCSB_C}, {"ycsb-d", W_YCSB_D},
+                                                  {"ycsb-e", W_YCSB_E}, {"ycsb-f", W_YCSB_F},
+                                                  {"read", W_READ},     {"update", W_UPDATE},
+                                                  {"rmw", W_RMW},       {"scan", W_SCAN},
+                                                  {"bank", W_BANK},     {"multiget", W_MULTIGET},
+                                                  {"readn", W_READN},   {NULL, 0}};
     static const struct name_value engines[] = {{"txkv", ENG_TXKV},
                                                 {"lmdb", ENG_LMDB},
                                                 {"rocksdb-txn", ENG_ROCKSDB_TXN},
@@ -346,7 +341,8 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         O_VERIFY,
         O_VERIFY_TXNS,
         O_BREAK_VALIDATION,
-        O_UPDATE_PASS
+        O_UPDATE_PASS,
+        O_BATCH
     };
     static const struct option opts[] = {
         {"workload", required_argument, NULL, 'w'},
@@ -372,6 +368,7 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         {"verify", no_argument, NULL, O_VERIFY},
         {"verify-txns", required_argument, NULL, O_VERIFY_TXNS},
         {"update-pass", no_argument, NULL, O_UPDATE_PASS},
+        {"batch", no_argument, NULL, O_BATCH},
 #ifdef KVB_TEST_HOOKS
         {"break-validation", no_argument, NULL, O_BREAK_VALIDATION},
 #endif
@@ -472,6 +469,9 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         case O_VERIFY_TXNS:
             cfg->verify_txns = parse_count("--verify-txns", optarg, 10, 10000000);
             break;
+        case O_BATCH:
+            cfg->batch = 1;
+            break;
         case O_BREAK_VALIDATION:
             cfg->break_validation = 1;
             break;
@@ -511,7 +511,8 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
     for (int i = 0; i < cfg->nworkloads; i++) {
         if (cfg->workloads[i] == W_BANK && cfg->keys < 2)
             bad("--keys: bank needs two accounts or more");
-        if ((cfg->workloads[i] == W_RMW || cfg->workloads[i] == W_MULTIGET) &&
+        if ((cfg->workloads[i] == W_RMW || cfg->workloads[i] == W_MULTIGET ||
+             cfg->workloads[i] == W_READN) &&
             cfg->keys < cfg->ops_per_txn)
             bad("--keys: %s needs at least --ops-per-txn (%u) keys",
                 bench_workload_name(cfg->workloads[i]), cfg->ops_per_txn);
@@ -788,6 +789,8 @@ static void run_row(const struct bench_config *cfg, struct bench_row *row, unsig
     }
     if (row->workload == W_MULTIGET && !eng->multiget)
         row_note(row, "multiget=repeated-get");
+    if (row->workload == W_RMW && cfg->batch)
+        row_note(row, "batch=%s", eng->multiget ? "multiget" : "repeated-get");
     if (eng->note) {
         char buf[120];
         eng->note(db, buf, sizeof buf);

@@ -98,8 +98,8 @@ void bench_out_header(const struct bench_config *cfg, unsigned nrows)
         printf("txns=%" PRIu64, cfg->txns);
     else
         printf("duration=%gs", cfg->duration);
-    printf(" warmup=%gs seed=%" PRIu64 " ops_per_txn=%u scan_length=%u\n", cfg->warmup, cfg->seed,
-           cfg->ops_per_txn, cfg->scan_length);
+    printf(" warmup=%gs seed=%" PRIu64 " ops_per_txn=%u scan_length=%u%s\n", cfg->warmup, cfg->seed,
+           cfg->ops_per_txn, cfg->scan_length, cfg->batch ? " batch" : "");
     printf("# allocator: %s\n", bench_allocator());
     /* the isolation mapping of every engine and level in the run */
     for (int e = 0; e < cfg->nengines; e++) {
@@ -233,11 +233,13 @@ static int write_json(const struct bench_config *cfg, const struct bench_row *ro
     fprintf(f,
             ",\n  \"config\": {\"keys\": %" PRIu64 ", \"key_size\": %u, \"value_size\": %u, "
             "\"duration\": %g, \"txns\": %" PRIu64 ", \"warmup\": %g, \"seed\": %" PRIu64
-            ", \"ops_per_txn\": %u, \"scan_length\": %u, \"zipfian\": \"Gray et al. 1994 "
+            ", \"ops_per_txn\": %u, \"scan_length\": %u, \"batch\": %s, \"zipfian\": \"Gray et al. "
+            "1994 "
             "(YCSB), ranks unscrambled, items spread over the key order by a 64-bit bijection\"},\n"
             "  \"rows\": [",
             cfg->keys, cfg->key_size, cfg->value_size, cfg->txns ? 0 : cfg->duration, cfg->txns,
-            cfg->warmup, cfg->seed, cfg->ops_per_txn, cfg->scan_length);
+            cfg->warmup, cfg->seed, cfg->ops_per_txn, cfg->scan_length,
+            cfg->batch ? "true" : "false");
     for (unsigned i = 0; i < n; i++) {
         const struct bench_row *r = &rows[i];
         int ok = r->status == ROW_OK;

@@ -74,9 +74,10 @@ struct rk_thread {
     const rocksdb_snapshot_t *snap; /* the open transaction's, set in ro */
     rocksdb_pinnableslice_t *pin;   /* the last value get returned */
     int open, rdonly;
-    char *mvals[BENCH_MAX_OPS];
+    char *mvals[BENCH_MAX_OPS]; /* the last multiget's values, freed by the next or the end */
     size_t mvlens[BENCH_MAX_OPS];
     char *merrs[BENCH_MAX_OPS];
+    unsigned nmvals;
     char err[200];
 };
 
@@ -229,9 +230,18 @@ static int rk_thread_open(void *db, void **tp, char *err, size_t errlen)
     return BENCH_OK;
 }
 
-/* Ends the transaction's reads: the pinned value and the snapshot. */
+/* Frees the values the last multiget returned. */
+static void rk_free_mvals(struct rk_thread *t)
+{
+    for (unsigned i = 0; i < t->nmvals; i++)
+        rocksdb_free(t->mvals[i]);
+    t->nmvals = 0;
+}
+
+/* Ends the transaction's reads: the pinned value, multiget's values and the snapshot. */
 static void rk_end(struct rk_thread *t)
 {
+    rk_free_mvals(t);
     if (t->pin) {
         rocksdb_pinnableslice_destroy(t->pin);
         t->pin = NULL;
@@ -319,30 +329,43 @@ static int rk_put(void *tp, const void *key, size_t klen, const void *val, size_
     return e ? rk_status(t, "Put", e) : BENCH_OK;
 }
 
+/*
+ * n keys: one rocksdb_transaction_multi_get, except at ser in a read-write
+ * transaction, where every read must be a GetForUpdate (a shared lock, or
+ * a key validated at commit) and MultiGet takes none: there one
+ * rocksdb_transaction_get_for_update per key (the C API has no batched
+ * form of it).
+ */
 static int rk_multiget(void *tp, unsigned n, const void *const *keys, const size_t *klens,
-                       unsigned *found, uint64_t *fold)
+                       const void **vals, size_t *vlens, int *rcs)
 {
     struct rk_thread *t = tp;
     int rc = BENCH_OK;
+    rk_free_mvals(t);
     if (t->d->isolation == ISO_SER && !t->rdonly) {
-        snprintf(t->err, sizeof t->err,
-                 "rocksdb: MultiGet does not lock its keys: not serializable in a read-write "
-                 "transaction");
-        return BENCH_NOTSUP;
+        for (unsigned i = 0; i < n; i++) {
+            t->merrs[i] = NULL;
+            t->mvals[i] = rocksdb_transaction_get_for_update(t->txn, t->ro, keys[i], klens[i],
+                                                             &t->mvlens[i], 0, &t->merrs[i]);
+        }
+    } else {
+        rocksdb_transaction_multi_get(t->txn, t->ro, n, (const char *const *)keys, klens, t->mvals,
+                                      t->mvlens, t->merrs);
     }
-    rocksdb_transaction_multi_get(t->txn, t->ro, n, (const char *const *)keys, klens, t->mvals,
-                                  t->mvlens, t->merrs);
-    *found = 0;
+    t->nmvals = n;
     for (unsigned i = 0; i < n; i++) {
         if (t->merrs[i]) {
             int r = rk_status(t, "MultiGet", t->merrs[i]);
             if (rc == BENCH_OK || r == BENCH_FAIL)
                 rc = r;
+            rcs[i] = r;
         } else if (t->mvals[i]) {
-            *fold += bench_fold(t->mvals[i], t->mvlens[i]);
-            ++*found;
+            vals[i] = t->mvals[i];
+            vlens[i] = t->mvlens[i];
+            rcs[i] = BENCH_OK;
+        } else {
+            rcs[i] = BENCH_NOTFOUND;
         }
-        rocksdb_free(t->mvals[i]);
     }
     return rc;
 }

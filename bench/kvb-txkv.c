@@ -137,6 +137,19 @@ static int tx_get(void *tp, const void *key, size_t klen, const void **val, size
     return rc == TXKV_OK ? BENCH_OK : tx_map(t, for_update ? "get_for_update" : "get", rc);
 }
 
+/* txkv_get_many: one call, the misses of the n lookups overlapped. */
+static int tx_multiget(void *tp, unsigned n, const void *const *keys, const size_t *klens,
+                       const void **vals, size_t *vlens, int *rcs)
+{
+    struct tx_thread *t = tp;
+    int rc = txkv_get_many(t->txn, t->d->ks, n, keys, klens, vals, vlens, rcs);
+    if (rc != TXKV_OK)
+        return tx_map(t, "get_many", rc);
+    for (unsigned i = 0; i < n; i++) /* 0 or TXKV_NOTFOUND */
+        rcs[i] = rcs[i] == TXKV_OK ? BENCH_OK : BENCH_NOTFOUND;
+    return BENCH_OK;
+}
+
 static int tx_put(void *tp, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct tx_thread *t = tp;
@@ -232,5 +245,6 @@ const struct bench_engine bench_engine_txkv = {
     .error = tx_error,
     .footprint = tx_footprint,
     .version = tx_version,
+    .multiget = tx_multiget,
     .mapping = tx_mapping,
 };

@@ -16,8 +16,12 @@
  * transactions; `bank` moves money between accounts while one auditor
  * thread sums every balance in read-only transactions; `multiget` reads
  * --ops-per-txn distinct keys in one read-only transaction, in one call on
- * engines that batch (RocksDB's MultiGet), else one get after another.  Every value read is
- * folded into a checksum so no read can be optimised away.
+ * engines that batch (txkv_get_many, RocksDB's MultiGet), else one get
+ * after another; `readn` reads the same keys one get after another on every
+ * engine (multiget's unbatched twin: the same seed draws the same keys, so
+ * the two compare batching alone).  With --batch, `rmw` reads its keys with
+ * one multiget (plain reads, as multiget's), then writes them.  Every value
+ * read is folded into a checksum so no read can be optimised away.
  *
  * Latency is one logical transaction, retries included, on CLOCK_MONOTONIC.
  * Threads share only the phase word, the insert counter (ycsb-d/e) and the
@@ -101,8 +105,14 @@ int bench_worker_init(struct bench_worker *w, struct bench_shared *sh, unsigned 
     w->mkeys = malloc((size_t)nitems * cfg->key_size);
     w->mkeyp = calloc(nitems, sizeof *w->mkeyp);
     w->mklen = calloc(nitems, sizeof *w->mklen);
+    w->mvals = calloc(nitems, sizeof *w->mvals);
+    w->mvlens = calloc(nitems, sizeof *w->mvlens);
+    w->mrcs = calloc(nitems, sizeof *w->mrcs);
+    if (cfg->batch && sh->workload == W_RMW)
+        w->mcopy = malloc((size_t)nitems * cfg->value_size);
     if (!w->set || !w->plan.items || !w->key || !w->val || !w->tmp || !w->mkeys || !w->mkeyp ||
-        !w->mklen) {
+        !w->mklen || !w->mvals || !w->mvlens || !w->mrcs ||
+        (cfg->batch && sh->workload == W_RMW && !w->mcopy)) {
         bench_worker_free(w);
         return BENCH_FAIL;
     }
@@ -132,10 +142,15 @@ void bench_worker_free(struct bench_worker *w)
     free(w->mkeys);
     free(w->mkeyp);
     free(w->mklen);
+    free(w->mvals);
+    free(w->mvlens);
+    free(w->mrcs);
+    free(w->mcopy);
     w->set = w->plan.items = NULL;
-    w->key = w->val = w->tmp = w->mkeys = NULL;
-    w->mkeyp = NULL;
-    w->mklen = NULL;
+    w->key = w->val = w->tmp = w->mkeys = w->mcopy = NULL;
+    w->mkeyp = w->mvals = NULL;
+    w->mklen = w->mvlens = NULL;
+    w->mrcs = NULL;
 }
 
 /* The timed phase starts.  Audits are not reset: every one checks the invariant. */
@@ -250,7 +265,8 @@ static void make_plan(struct bench_worker *w)
         p->items[0] = pick(w);
         break;
     case W_MULTIGET:
-        p->kind = P_MULTIGET;
+    case W_READN:
+        p->kind = w->sh->workload == W_MULTIGET ? P_MULTIGET : P_READN;
         p->n = cfg->ops_per_txn;
         pick_distinct(w, p->n);
         break;
@@ -288,6 +304,63 @@ static int read_balance(struct bench_worker *w, uint64_t item, int64_t *bal, str
     return rc;
 }
 
+/*
+ * One value read: folds it into res (rc BENCH_OK) or counts it missing
+ * (BENCH_NOTFOUND).  dst (rmw, may be NULL): the value to write back,
+ * --value-size bytes: what was read, cut or padded with the loader's
+ * pattern, or the pattern alone for a missing key.  Copied at once because
+ * a put may move what an LMDB get pointed at.
+ */
+static void take_value(struct bench_worker *w, int rc, const void *v, size_t vl, uint8_t *dst,
+                       struct txn_result *res)
+{
+    size_t vs = w->sh->cfg->value_size;
+    if (rc == BENCH_NOTFOUND) {
+        res->notfound++;
+        if (dst)
+            memcpy(dst, w->val, vs);
+        return;
+    }
+    res->fold += bench_fold(v, vl);
+    if (dst) {
+        memcpy(dst, v, vl < vs ? vl : vs);
+        if (vl < vs)
+            memcpy(dst + vl, w->val + vl, vs - vl);
+    }
+}
+
+/*
+ * Reads the plan's n keys, already in w->mkeyp: with one multiget when
+ * batched and the engine has one, else one get after another (plain reads,
+ * not for update).  copy: keeps the values in w->mcopy (rmw --batch).
+ */
+static int read_keys(struct bench_worker *w, unsigned n, int batched, int copy,
+                     struct txn_result *res)
+{
+    const struct bench_engine *e = w->sh->eng;
+    size_t ks = w->sh->cfg->key_size, vs = w->sh->cfg->value_size;
+    int rc;
+
+    if (batched && e->multiget) {
+        rc = e->multiget(w->et, n, w->mkeyp, w->mklen, w->mvals, w->mvlens, w->mrcs);
+        if (rc != BENCH_OK)
+            return rc;
+        for (unsigned i = 0; i < n; i++)
+            take_value(w, w->mrcs[i], w->mvals[i], w->mvlens[i],
+                       copy ? w->mcopy + (size_t)i * vs : NULL, res);
+        return BENCH_OK;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const void *v = NULL;
+        size_t vl = 0;
+        rc = e->get(w->et, w->mkeyp[i], ks, &v, &vl, 0);
+        if (rc != BENCH_OK && rc != BENCH_NOTFOUND)
+            return rc;
+        take_value(w, rc, v, vl, copy ? w->mcopy + (size_t)i * vs : NULL, res);
+    }
+    return BENCH_OK;
+}
+
 /* Runs w->plan once.  The transaction is over when this returns, whatever it returns. */
 static int exec_plan(struct bench_worker *w, struct txn_result *res)
 {
@@ -302,8 +375,10 @@ static int exec_plan(struct bench_worker *w, struct txn_result *res)
     int64_t a, b;
     int rc;
 
-    rc = e->begin(
-        t, p->kind == P_READ || p->kind == P_SCAN || p->kind == P_MULTIGET ? BENCH_TXN_RDONLY : 0);
+    rc = e->begin(t, p->kind == P_READ || p->kind == P_SCAN || p->kind == P_MULTIGET ||
+                             p->kind == P_READN
+                         ? BENCH_TXN_RDONLY
+                         : 0);
     if (rc != BENCH_OK)
         return rc;
     switch (p->kind) {
@@ -335,21 +410,27 @@ static int exec_plan(struct bench_worker *w, struct txn_result *res)
         res->ops = got;
         break;
     case P_RMW:
+        if (cfg->batch &&
+            w->sh->workload == W_RMW) { /* every read in one multiget, then every write */
+            for (unsigned i = 0; i < p->n; i++)
+                bench_key((uint8_t *)w->mkeyp[i], p->items[i]);
+            if ((rc = read_keys(w, p->n, 1, 1, res)) != BENCH_OK)
+                goto fail;
+            for (unsigned i = 0; i < p->n; i++) {
+                uint8_t *nv = w->mcopy + (size_t)i * vs;
+                bench_store64(nv, bench_load64(nv) + 1);
+                if ((rc = e->put(t, w->mkeyp[i], ks, nv, vs)) != BENCH_OK)
+                    goto fail;
+            }
+            res->ops = 2 * (uint64_t)p->n;
+            break;
+        }
         for (unsigned i = 0; i < p->n; i++) {
             bench_key(w->key, p->items[i]);
             rc = e->get(t, w->key, ks, &v, &vl, 1);
-            if (rc == BENCH_OK) {
-                res->fold += bench_fold(v, vl);
-                /* copy before the put: LMDB may move the page the value lives in */
-                memcpy(w->tmp, v, vl < vs ? vl : vs);
-                if (vl < vs)
-                    memcpy(w->tmp + vl, w->val + vl, vs - vl);
-            } else if (rc == BENCH_NOTFOUND) {
-                res->notfound++;
-                memcpy(w->tmp, w->val, vs);
-            } else {
+            if (rc != BENCH_OK && rc != BENCH_NOTFOUND)
                 goto fail;
-            }
+            take_value(w, rc, v, vl, w->tmp, res);
             bench_store64(w->tmp, bench_load64(w->tmp) + 1);
             rc = e->put(t, w->key, ks, w->tmp, vs);
             if (rc != BENCH_OK)
@@ -358,25 +439,11 @@ static int exec_plan(struct bench_worker *w, struct txn_result *res)
         res->ops = 2 * (uint64_t)p->n;
         break;
     case P_MULTIGET:
+    case P_READN: /* ops = keys read: ops/s is keys/s */
         for (unsigned i = 0; i < p->n; i++)
             bench_key((uint8_t *)w->mkeyp[i], p->items[i]);
-        if (e->multiget) {
-            unsigned found = 0;
-            rc = e->multiget(t, p->n, w->mkeyp, w->mklen, &found, &res->fold);
-            if (rc != BENCH_OK)
-                goto fail;
-            res->notfound += p->n - found;
-        } else { /* txkv_get_many is not in this txkv yet: one get after another */
-            for (unsigned i = 0; i < p->n; i++) {
-                rc = e->get(t, w->mkeyp[i], ks, &v, &vl, 0);
-                if (rc == BENCH_OK)
-                    res->fold += bench_fold(v, vl);
-                else if (rc == BENCH_NOTFOUND)
-                    res->notfound++;
-                else
-                    goto fail;
-            }
-        }
+        if ((rc = read_keys(w, p->n, p->kind == P_MULTIGET, 0, res)) != BENCH_OK)
+            goto fail;
         res->ops = p->n;
         break;
     case P_TRANSFER:

@@ -32,6 +32,7 @@ enum bench_workload {
     W_SCAN,
     W_BANK,
     W_MULTIGET,
+    W_READN,
     W_COUNT
 };
 
@@ -68,6 +69,7 @@ struct bench_config {
     uint64_t txns;           /* > 0: a fixed count (all threads together) instead of duration */
     uint64_t seed;
     unsigned ops_per_txn, scan_length;
+    int batch;                /* --batch: rmw reads its keys with one multiget */
     uint64_t lock_timeout_us; /* pessimistic lock waits (txkv, rocksdb-txn); 0: wait */
     int verify;               /* --verify: each row's engine/level/scheme is history-checked */
     uint64_t verify_txns;     /* transactions of each verification run */
@@ -162,9 +164,16 @@ struct bench_engine {
     /* The engine's version ("7.8.3"). */
     const char *(*version)(void);
     /* Optional (NULL: none). */
-    /* Reads n keys in one call; each value found is folded into *fold, *found counts them. */
+    /*
+     * Reads n keys in one call, as n plain gets (not for update) would:
+     * rcs[i] is BENCH_OK (vals[i], vlens[i] set) or BENCH_NOTFOUND.  The
+     * values stay valid until the next get, multiget or put, or the end of
+     * the transaction.  Returns BENCH_OK or the first other result (then
+     * the transaction must be aborted).  NULL: the workloads read one key
+     * after another with get.
+     */
     int (*multiget)(void *t, unsigned n, const void *const *keys, const size_t *klens,
-                    unsigned *found, uint64_t *fold);
+                    const void **vals, size_t *vlens, int *rcs);
     /* After the load, before timing (RocksDB: flush the memtable to a sorted file). */
     int (*loaded)(void *db, char *err, size_t errlen);
     /* Adds what the row's notes should say about the engine (SQLite: busy waits). */
@@ -376,7 +385,7 @@ struct bench_shared {
     _Atomic int go;         /* set once every thread is ready */
 };
 
-enum plan_kind { P_READ, P_UPDATE, P_INSERT, P_SCAN, P_RMW, P_TRANSFER, P_MULTIGET };
+enum plan_kind { P_READ, P_UPDATE, P_INSERT, P_SCAN, P_RMW, P_TRANSFER, P_MULTIGET, P_READN };
 
 struct bench_plan {
     int kind;
@@ -394,9 +403,13 @@ struct bench_worker {
     struct bench_rng rng;
     struct bench_zipf latest; /* ycsb-d: over the items that exist so far */
     uint8_t *key, *val, *tmp;
-    uint8_t *mkeys; /* multiget: ops_per_txn keys */
+    uint8_t *mkeys; /* multiget, readn, rmw --batch: ops_per_txn keys */
     const void **mkeyp;
     size_t *mklen;
+    const void **mvals; /* what a multiget returned */
+    size_t *mvlens;
+    int *mrcs;
+    uint8_t *mcopy; /* rmw --batch: the values read, ops_per_txn x value_size */
     struct bench_plan plan;
     uint64_t *set; /* open-addressing set of item+1: distinct items per transaction */
     size_t set_mask;

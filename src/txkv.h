@@ -165,6 +165,24 @@ int txkv_get(txkv_txn *txn, txkv_ks *ks, const void *key, size_t klen, const voi
              size_t *vlen);
 
 /*
+ * Batched point reads: reads the n keys keys[i] (klens[i] bytes) of one
+ * keyspace as n txkv_get calls in order would (the same visibility, own
+ * writes, read-set entries and locks; duplicates are read twice), with
+ * their cache misses overlapped.  rcs[i] is 0 (found: vals[i], vlens[i] set
+ * as by txkv_get, valid until txn ends) or TXKV_NOTFOUND.  vals and vlens
+ * may be NULL (an existence check); keys, klens and rcs may not unless
+ * n is 0.  At READ_COMMITTED the whole batch is read at one timestamp.
+ * Returns 0 (n == 0 included), or the first error that is not
+ * TXKV_NOTFOUND: TXKV_INVALID for bad arguments, and then nothing is read,
+ * rcs[i] is TXKV_INVALID for each bad key and the transaction stays usable;
+ * TXKV_ABORTED, TXKV_NOMEM, and for pessimistic transactions the lock
+ * errors, where rcs[] from the key that failed on hold the error (those
+ * keys were not read).
+ */
+int txkv_get_many(txkv_txn *txn, txkv_ks *ks, size_t n, const void *const *keys,
+                  const size_t *klens, const void **vals, size_t *vlens, int *rcs);
+
+/*
  * Reads key and declares the intent to write it: optimistic transactions
  * fail at commit with TXKV_CONFLICT if another transaction commits key after
  * this read; pessimistic ones lock it exclusively now.  Errors as txkv_get,

@@ -197,6 +197,21 @@ struct hash_entry *hash_lookup(struct hash_index *h, const void *key, size_t kle
 }
 
 /*
+ * hash_prefetch: for now it does nothing.  cds_lfht keeps its bucket
+ * arrays private (struct cds_lfht is opaque outside rculfhash.c), so there
+ * is no bucket address to prefetch without reaching into liburcu's
+ * internals.  The hash index that replaces cds_lfht (issue 13, "Hash
+ * index") fills it in: prefetch the bucket line of hv.  Its callers
+ * (src/txn/getmany.c) already call it where the bucket misses overlap.
+ */
+void hash_prefetch(struct hash_index *h, uint64_t hv)
+{
+    assert_in_rcu_section();
+    (void)h;
+    (void)hv;
+}
+
+/*
  * hash_insert: links e unless an entry with an equal key is linked.  Returns
  * e if it was linked, else the entry present (e is untouched by the table
  * and may be freed at once, no grace period needed).  Caller holds a

@@ -47,6 +47,15 @@ uint64_t hash_key(const struct hash_index *h, const void *key, size_t klen);
 struct hash_entry *hash_lookup(struct hash_index *h, const void *key, size_t klen, uint64_t hv);
 
 /*
+ * Starts loading the cache lines a hash_lookup of hv will read first (the
+ * bucket), without waiting for them; a batch of lookups calls it for every
+ * key before it looks any up, so their misses overlap.  Only a hint: it
+ * changes nothing and never faults.  RCU read side (a resize may free the
+ * bucket array it reads).
+ */
+void hash_prefetch(struct hash_index *h, uint64_t hv);
+
+/*
  * Inserts e if no entry with an equal key is present.  Returns e when it was
  * inserted, or the entry already present (e is then not linked).  RCU read side.
  */

@@ -23,8 +23,7 @@ static size_t wmap_slot(size_t cap, uint64_t hv)
     return (size_t)(hv ^ (hv >> 29)) & (cap - 1);
 }
 
-/* t's buffered write of k, or NULL. */
-static struct wentry *wset_find(struct txkv_txn *t, const struct kref *k)
+struct wentry *wset_find(struct txkv_txn *t, const struct kref *k)
 {
     if (!t->nws)
         return NULL;
@@ -111,15 +110,13 @@ void wset_sort(struct txkv_txn *t)
     t->sorted_valid = true;
 }
 
-static int check_key(const void *key, size_t klen)
+int check_key(const void *key, size_t klen)
 {
     return key && klen >= 1 && klen <= TXKV_MAX_KEY ? 0 : TXKV_INVALID;
 }
 
-/* Checks the arguments common to every access and fills *k (the default
- * keyspace for NULL, the key's hash); 0, or the code to return. */
-static int access_prepare(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
-                          struct kref *k)
+int access_prepare(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                   struct kref *k)
 {
     if (t->failed)
         return TXKV_ABORTED;
@@ -247,8 +244,7 @@ int txkv_del(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen)
 
 /* ---- read set --------------------------------------------------------- */
 
-/* A read of k that found record r (NULL: none) at read_ts. */
-static int rset_add(struct txkv_txn *t, const struct kref *k, struct record *r, uint64_t read_ts)
+int rset_add(struct txkv_txn *t, const struct kref *k, struct record *r, uint64_t read_ts)
 {
     if (VEC_RESERVE(t->rs, t->caprs, t->nrs + 1, 32))
         return TXKV_NOMEM;
@@ -280,7 +276,7 @@ int rset_add_range(struct txkv_txn *t, struct txkv_ks *ks, const struct key_rang
 
 /* ---- reads ------------------------------------------------------------ */
 
-static int found(const struct version *v, const void **val, size_t *vlen)
+int read_found(const struct version *v, const void **val, size_t *vlen)
 {
     if (!v || v->tomb)
         return TXKV_NOTFOUND;
@@ -326,22 +322,21 @@ static int read_snapshot(struct txkv_txn *t, const struct kref *k, bool for_upda
     return 0;
 }
 
-/* Reads k: t's own write, else under a lock or at t's read timestamp. */
-static int txn_read(struct txkv_txn *t, const struct kref *k, const void **val, size_t *vlen,
-                    bool for_update)
+int txn_read(struct txkv_txn *t, const struct kref *k, const void **val, size_t *vlen,
+             bool for_update)
 {
     if (for_update && (t->flags & TXKV_RDONLY))
         return TXKV_READONLY;
     struct wentry *w = wset_find(t, k);
     if (w) /* read your own writes */
-        return found(w->ver, val, vlen);
+        return read_found(w->ver, val, vlen);
     const struct version *v;
     int rc;
     if (t->cc == TXKV_PESSIMISTIC && (for_update || txn_ser_reads(t)))
         rc = read_locked(t, k, for_update, &v);
     else
         rc = read_snapshot(t, k, for_update, &v);
-    return rc ? rc : found(v, val, vlen);
+    return rc ? rc : read_found(v, val, vlen);
 }
 
 int txkv_get(txkv_txn *h, txkv_ks *ks, const void *key, size_t klen, const void **val, size_t *vlen)

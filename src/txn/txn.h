@@ -273,6 +273,27 @@ int txn_commit_writes(struct txkv_txn *t);
 /* Rebuilds the write set's hash map after entries were dropped (rwset.c). */
 void wset_rebuild_map(struct txkv_txn *t);
 
+/* rwset.c, the read path's steps (getmany.c batches them). */
+/* t's buffered write of k, or NULL. */
+struct wentry *wset_find(struct txkv_txn *t, const struct kref *k);
+/* 0 if key is a valid key (non-NULL, 1..TXKV_MAX_KEY bytes), else TXKV_INVALID. */
+int check_key(const void *key, size_t klen);
+/* Checks the arguments common to every access and fills *k (the default
+ * keyspace for NULL, the key's hash); 0, or the code to return. */
+int access_prepare(struct txkv_txn *t, struct txkv_ks *ks, const void *key, size_t klen,
+                   struct kref *k);
+/* Records a read of k that found record r (NULL: none) at read_ts, for
+ * commit to validate; 0 or TXKV_NOMEM. */
+int rset_add(struct txkv_txn *t, const struct kref *k, struct record *r, uint64_t read_ts);
+/* The result of a read that found v (NULL or a tombstone: TXKV_NOTFOUND);
+ * fills *val and *vlen where not NULL. */
+int read_found(const struct version *v, const void **val, size_t *vlen);
+/* Reads k as txkv_get (for_update: txkv_get_for_update) does: t's own
+ * write, else under a lock or at t's read timestamp.  Outside any RCU
+ * read-side section. */
+int txn_read(struct txkv_txn *t, const struct kref *k, const void **val, size_t *vlen,
+             bool for_update);
+
 /* savepoint.c: before ws[idx]'s version is replaced by a later write, keep
  * old for a savepoint that covers idx.  True if the undo log took old (else
  * the caller puts it on t->superseded).  Never fails: room was reserved by

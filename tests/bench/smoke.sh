@@ -5,7 +5,9 @@
 # --txns counts, bad options (exit 2), and --plot with and without gnuplot;
 # each peer engine built (rocksdb-txn, rocksdb-occ, sqlite; # SKIP when
 # absent) runs every workload at each level it provides (n/a where it does
-# not) and reads exactly the bytes txkv reads; a --verify row says OK.
+# not) and reads exactly the bytes txkv reads, rmw --batch included; multiget
+# and readn read the same bytes, and so does rmw with and without --batch;
+# a --verify row says OK.
 # Not a measurement: each row commits 300 transactions.  TAP output for automake's tap-driver.
 #
 #   top_builddir=BUILD sh tests/bench/smoke.sh
@@ -15,14 +17,14 @@ bench="${top_builddir:-.}/bench/kv-bench"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kv-bench-smoke.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-workloads="ycsb-a ycsb-b ycsb-c ycsb-d ycsb-e ycsb-f read update rmw scan bank multiget"
+workloads="ycsb-a ycsb-b ycsb-c ycsb-d ycsb-e ycsb-f read update rmw scan bank multiget readn"
 header="engine,workload,isolation,cc,threads,keys,value_size,theta,txns,"
 header="${header}txn_per_sec,ops_per_sec,abort_rate,p50_us,p99_us,p999_us,bytes_per_key,engine_version,"
 header="${header}load_bytes_per_key,rss_load_per_key,pass_bytes_per_key,rss_pass_per_key"
 n=0
 failed=0
 
-planned=37
+planned=42
 echo "1..$planned"
 
 ok() { # ok COND-STATUS DESCRIPTION
@@ -109,8 +111,8 @@ awk -F, 'NR > 1 && (NF != 21 || $17 == "" || $9 != 300 || $10 + 0 <= 0 || $12 < 
 ok $? "every CSV row: 21 fields, exactly --txns 300 commits, ordered percentiles, a version, the load footprint, no update pass"
 
 rows=$(grep -c '"engine":' "$tmp/all.json")
-test "$rows" -eq 84 && grep -q '"status": "ok"' "$tmp/all.json"
-ok $? "the JSON has all 84 rows ($rows)"
+test "$rows" -eq 91 && grep -q '"status": "ok"' "$tmp/all.json"
+ok $? "the JSON has all 91 rows ($rows)"
 
 grep -q 'gnuplot is not on PATH' "$tmp/all.err"
 ok $? "--plot without gnuplot says so on stderr (and exit status was 0)"
@@ -134,8 +136,41 @@ awk '/"engine":/ { w = $0; sub(/.*"workload": "/, "", w); sub(/".*/, "", w)
                    if (/"engine": "lmdb"/) lm[w] = c; else tx[w] = c; n++ }
      END { for (w in tx)
                if (tx[w] != lm[w]) { print "# " w ": txkv " tx[w] ", lmdb " lm[w]; bad = 1 }
-           exit bad || n != 24 }' "$tmp/same.json"
+           exit bad || n != 26 }' "$tmp/same.json"
 ok $((rc + $?)) "same seed, one thread: txkv and LMDB checksum the same values in every workload"
+
+# ---- batched reads: multiget and readn, rmw with and without --batch read the same bytes -------
+# (one thread, same seed: the same keys in the same transactions); txkv's rows use txkv_get_many
+"$bench" --workload rmw,multiget,readn --engine txkv,lmdb --isolation rc,si,ser --cc occ,2pl \
+    --threads 1 --theta 0.9 --keys 400 --txns 300 --warmup 0 --json "$tmp/nobatch.json" \
+    >"$tmp/out" 2>&1
+rc=$?
+"$bench" --workload rmw --engine txkv,lmdb --isolation rc,si,ser --cc occ,2pl --threads 1 \
+    --theta 0.9 --keys 400 --txns 300 --warmup 0 --batch --json "$tmp/batch.json" \
+    >"$tmp/batch.out" 2>&1
+rc=$((rc + $?))
+sums() { # sums JSON: "engine/workload/isolation/cc checksum" per measured row
+    awk '/"engine":/ && /"status": "ok"/ {
+             e = $0; sub(/.*"engine": "/, "", e); sub(/".*/, "", e)
+             w = $0; sub(/.*"workload": "/, "", w); sub(/".*/, "", w)
+             i = $0; sub(/.*"isolation": "/, "", i); sub(/".*/, "", i)
+             s = $0; sub(/.*"cc": "/, "", s); sub(/".*/, "", s)
+             c = $0; sub(/.*"checksum": "/, "", c); sub(/".*/, "", c)
+             print e "/" w "/" i "/" s, c }' "$1"
+}
+sums "$tmp/nobatch.json" >"$tmp/nobatch.sums"
+sums "$tmp/batch.json" >"$tmp/batch.sums"
+# every rmw row equal with and without --batch; multiget = readn = rmw's reads' checksum per row
+awk 'NR == FNR { base[$1] = $2; next } { n++; if (base[$1] != $2) { print "# " $1 ": " base[$1] " vs --batch " $2; bad = 1 } }
+     END { exit bad || n != 7 }' "$tmp/nobatch.sums" "$tmp/batch.sums" &&
+    awk '{ split($1, k, "/"); if (k[2] != "rmw") { n++; c[$2]++ } }
+         END { for (x in c) m++; exit m != 1 || n != 14 }' "$tmp/nobatch.sums" &&
+    test "$(grep -c '^txkv .* rmw .*batch=multiget' "$tmp/batch.out")" -eq 6 &&
+    grep -q '^lmdb .* rmw .*batch=repeated-get' "$tmp/batch.out" &&
+    grep -q '^# kv-bench .* batch$' "$tmp/batch.out"
+st=$?
+[ $((rc + st)) -eq 0 ] || { echo "# exit $rc"; sed 's/^/#   /' "$tmp/out" "$tmp/batch.out" "$tmp/nobatch.sums"; }
+ok $((rc + st)) "rmw --batch reads what rmw reads (txkv: get_many); multiget and readn read the same"
 
 # ---- a scan on a hash-only keyspace is unsupported, not failed ----------------------------
 "$bench" --workload scan --engine txkv --index hash --isolation si --cc occ --keys 100 \
@@ -149,9 +184,11 @@ for e in rocksdb-txn rocksdb-occ sqlite; do
     if grep -q "^engine $e: not built" "$tmp/version"; then
         skip "$e: kv-bench was built without it"
         skip "$e: kv-bench was built without it"
+        skip "$e: kv-bench was built without it"
         continue
     fi
     case " ${KVB_SKIP_ENGINES:-} " in *" $e "*)
+        skip "$e: not in this build's tests (KVB_SKIP_ENGINES: the library is not TSan-instrumented)"
         skip "$e: not in this build's tests (KVB_SKIP_ENGINES: the library is not TSan-instrumented)"
         skip "$e: not in this build's tests (KVB_SKIP_ENGINES: the library is not TSan-instrumented)"
         continue ;;
@@ -164,8 +201,8 @@ for e in rocksdb-txn rocksdb-occ sqlite; do
     [ "$e" = sqlite ] && want_ok=1
     got_ok=$(grep "\"engine\": \"$e\"" "$tmp/$e.json" | grep -c '"status": "ok"')
     got_na=$(grep "\"engine\": \"$e\"" "$tmp/$e.json" | grep -c '"status": "n/a"')
-    test "$rc" -eq 0 && test "$got_ok" -eq $((12 * want_ok)) &&
-        test "$got_na" -eq $((12 * (3 - want_ok))) && grep -q "^# $e " "$tmp/$e.out"
+    test "$rc" -eq 0 && test "$got_ok" -eq $((13 * want_ok)) &&
+        test "$got_na" -eq $((13 * (3 - want_ok))) && grep -q "^# $e " "$tmp/$e.out"
     st=$?
     [ $st -eq 0 ] || { echo "# exit $rc, ok $got_ok, n/a $got_na"; sed 's/^/#   /' "$tmp/$e.out"; }
     ok $st "$e: every workload runs at each level it provides, n/a at the others, mapping stated"
@@ -178,6 +215,18 @@ for e in rocksdb-txn rocksdb-occ sqlite; do
                    if (peer[k] != tx[k]) { print "# " k ": txkv " tx[k] ", " e " " peer[k]; bad = 1 } }
                exit bad || n == 0 }' "$tmp/$e.json"
     ok $? "$e: one thread, same seed: the same bytes read as txkv in every workload"
+    # rmw --batch: MultiGet, or GetForUpdate per key at ser (rocksdb); a loop of gets (sqlite)
+    "$bench" --workload rmw --batch --engine $e --isolation rc,si,ser --cc occ --threads 1 \
+        --theta 0.9 --keys 400 --txns 300 --warmup 0 --json "$tmp/$e-batch.json" \
+        >"$tmp/$e-batch.out" 2>&1
+    rc=$?
+    sums "$tmp/$e-batch.json" >"$tmp/$e-batch.sums"
+    awk -v want="$(grep '^txkv/rmw/si/occ ' "$tmp/nobatch.sums" | cut -d' ' -f2)" \
+        '{ n++; if ($2 != want) { print "# " $0 ", txkv " want; bad = 1 } } END { exit bad || n == 0 }' \
+        "$tmp/$e-batch.sums"
+    st=$?
+    [ $((rc + st)) -eq 0 ] || sed 's/^/#   /' "$tmp/$e-batch.out"
+    ok $((rc + st)) "$e: rmw --batch runs at each level it provides and reads the same bytes as txkv"
 done
 
 # ---- --verify: a row's level checked on a recorded history ------------------------------------
