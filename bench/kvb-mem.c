@@ -27,8 +27,9 @@
 
 #define PASS_BATCH     10000 /* keys per update-pass transaction, as the loader's */
 #define SETTLE_POLL_MS 20    /* footprint polls while the engine collects garbage */
-#define SETTLE_STABLE  5     /* unchanged polls that end the wait */
-#define SETTLE_MAX_MS  3000
+#define SETTLE_STABLE  50    /* unchanged polls (1 s) that end the wait: a GC sweep of
+                                1M keys frees nothing until it is done */
+#define SETTLE_MAX_MS  15000
 
 uint64_t bench_rss_bytes(void)
 {

@@ -303,7 +303,7 @@ p('#### Bytes per key (engine accounting; process RSS growth in brackets)')
 p('')
 p('Footprint after loading the keys, and after rewriting every key once'
   ' (`kv-bench --update-pass`: one transaction per 10000 keys, then the footprint'
-  ' polled until it stops changing, 3 s at most), each engine in a process of its own.  txkv: `txkv_stats().bytes`'
+  ' polled until it has not changed for 1 s, 15 s at most), each engine in a process of its own.  txkv: `txkv_stats().bytes`'
   ' / keys, both indexes; LMDB: pages x page size / entries.')
 p('')
 p('| engine | after load | after update pass | target |')
