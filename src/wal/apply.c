@@ -1,0 +1,66 @@
+/*
+ * apply.c - recovery's writes into the store: keyspaces, and versions
+ * installed directly with their commit timestamps.
+ *
+ * The one file of src/wal/ that builds records and versions itself, kept
+ * small on purpose: when the record layout changes (src/record/), this is
+ * what follows it.  Single-threaded (txkv_open, before the database is
+ * handed out), outside any RCU read-side section; the latch is still
+ * taken so the record layer's assertions hold.
+ */
+#include "config.h"
+
+#include "wal/wal.h"
+
+#define LATCH_RECOVERY ((uintptr_t)4) /* nobody else runs: any token but 0 */
+
+int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **ksp)
+{
+    int rc = ks_open(set, name, flags | TXKV_CREATE, ksp);
+    return rc == TXKV_EXISTS ? TXKV_IO : rc;
+}
+
+int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen,
+                    bool tomb, uint64_t ts)
+{
+    struct record_store *s = ks->store;
+    struct kref k = {ks, key, klen, ks_hash(ks, key, klen)};
+    struct record *r = NULL;
+    bool made = false;
+    int rc;
+
+    size_t vbytes = version_bytes(vlen);
+    if ((rc = mem_reserve(&s->mem, vbytes, tomb)))
+        return rc;
+    rcu_read_enter();
+    r = ks_lookup(ks, key, klen, k.hv);
+    if (r && atomic_load_explicit(&r->dead, memory_order_relaxed))
+        r = NULL;
+    rcu_read_leave();
+    if (!r && (rc = ks_resolve(&k, tomb, &r, &made))) {
+        mem_release(&s->mem, vbytes);
+        return rc;
+    }
+    struct version *v = version_new(s, val, vlen, tomb);
+    if (!v) {
+        mem_release(&s->mem, vbytes);
+        return TXKV_NOMEM;
+    }
+    latch_wait(r, LATCH_RECOVERY);
+    struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (old && old->ts >= ts) { /* cannot happen in a well-formed log */
+        latch_release(r);
+        version_free_now(v);
+        mem_release(&s->mem, vbytes);
+        return TXKV_IO;
+    }
+    version_install(r, v, ts);
+    version_prune(r, ts); /* nobody reads older versions during recovery */
+    latch_release(r);
+    int64_t dkeys = (old && !old->tomb) ? (tomb ? -1 : 0) : (tomb ? 0 : 1);
+    atomic_fetch_add_explicit(&s->nkeys, dkeys, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->nversions, 1, memory_order_relaxed);
+    if (tomb)
+        record_queue_tombstone(s, r);
+    return 0;
+}
