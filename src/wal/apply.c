@@ -21,7 +21,7 @@ int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, str
 }
 
 int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen,
-                    bool tomb, uint64_t ts)
+                    bool tomb, uint64_t ts, bool fresh)
 {
     struct record_store *s = ks->store;
     struct kref k = {ks, key, klen, ks_hash(ks, key, klen)};
@@ -32,14 +32,23 @@ int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void
     size_t vbytes = version_bytes(vlen);
     if ((rc = mem_reserve(&s->mem, vbytes, tomb)))
         return rc;
-    rcu_read_enter();
-    r = ks_lookup(ks, key, klen, k.hv);
-    if (r && atomic_load_explicit(&r->dead, memory_order_relaxed))
-        r = NULL;
-    rcu_read_leave();
+    if (!fresh) { /* an update finds its record without making one first */
+        rcu_read_enter();
+        r = ks_lookup(ks, key, klen, k.hv);
+        if (r && atomic_load_explicit(&r->dead, memory_order_relaxed))
+            r = NULL;
+        rcu_read_leave();
+    }
     if (!r && (rc = ks_resolve(&k, tomb, &r, &made))) {
         mem_release(&s->mem, vbytes);
         return rc;
+    }
+    /* The GC thread, which resizes hash tables as they grow, is not running
+     * yet: do its job (as gc_maintain_hashes does) when the keys doubled. */
+    int64_t n = atomic_load_explicit(&ks->nrecords, memory_order_relaxed);
+    if (made && ks->hash && n >= 2 * ks->maintained_at + 1024) {
+        hash_maintain(ks->hash);
+        ks->maintained_at = n;
     }
     struct version *v = version_new(s, val, vlen, tomb);
     if (!v) {
@@ -54,10 +63,19 @@ int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void
         mem_release(&s->mem, vbytes);
         return TXKV_IO;
     }
-    version_install(r, v, ts);
-    version_prune(r, ts); /* nobody reads older versions during recovery */
-    latch_release(r);
+    /* read old before it is freed */
     int64_t dkeys = (old && !old->tomb) ? (tomb ? -1 : 0) : (tomb ? 0 : 1);
+    version_install(r, v, ts);
+    if (old) {
+        /* Nobody can read the older version: free it now rather than after
+         * a grace period (version_prune would defer it to liburcu's thread). */
+        atomic_store_explicit(&v->next, NULL, memory_order_relaxed);
+        assert(!atomic_load_explicit(&old->next, memory_order_relaxed));
+        mem_release(&s->mem, version_bytes(old->vlen));
+        version_free_now(old);
+        atomic_fetch_sub_explicit(&s->nversions, 1, memory_order_relaxed);
+    }
+    latch_release(r);
     atomic_fetch_add_explicit(&s->nkeys, dkeys, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->nversions, 1, memory_order_relaxed);
     if (tomb)

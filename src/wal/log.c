@@ -253,10 +253,20 @@ static int wait_for(struct wal *w, uint64_t lsn, bool sync)
         }
         if ((sync ? w->synced : w->written) >= lsn)
             break;
+        if (!w->leader) {
+            lead(w, sync);
+            continue;
+        }
+        /* A leader's write takes microseconds; a futex sleep and wake-up
+         * cost more than that here: pause a little before sleeping. */
+        mutex_unlock(&w->mu);
+        struct spin sp = {0};
+        for (int i = 0; i < SPIN_PAUSES && atomic_load_explicit(&w->leader, memory_order_relaxed);
+             i++)
+            spin_wait(&sp);
+        mutex_lock(&w->mu);
         if (w->leader)
             mutex_cond_wait(&w->mu, &w->cv, NULL);
-        else
-            lead(w, sync);
     }
     mutex_unlock(&w->mu);
     return rc;

@@ -194,7 +194,7 @@ static int find_ks(struct applier *a, const char *name, size_t nlen, struct txkv
 }
 
 /* Checks that a payload of entries decodes; then (apply) applies them at ts. */
-static int entries(struct applier *a, const struct rec *r, bool apply, uint64_t ts)
+static int entries(struct applier *a, const struct rec *r, bool apply, uint64_t ts, bool fresh)
 {
     const char *p = r->payload, *end = r->payload + r->len;
     while (p < end) {
@@ -212,7 +212,8 @@ static int entries(struct applier *a, const struct rec *r, bool apply, uint64_t 
             struct txkv_ks *ks;
             int rc = find_ks(a, p + 8, nlen, &ks);
             if (!rc)
-                rc = wal_apply_write(ks, p + 8 + nlen, klen, p + 8 + nlen + klen, vlen, tomb, ts);
+                rc = wal_apply_write(ks, p + 8 + nlen, klen, p + 8 + nlen + klen, vlen, tomb, ts,
+                                     fresh);
             if (rc)
                 return rc;
         }
@@ -294,7 +295,7 @@ static int load_checkpoint(struct wal *w, struct applier *a, uint64_t ts)
         else if (r.type == WAL_KEYSPACE)
             rc = keyspace_rec(a, &r);
         else if (r.type == WAL_CKPT_DATA)
-            rc = entries(a, &r, true, ts);
+            rc = entries(a, &r, true, ts, true);
         else if (r.type == WAL_CKPT_END)
             complete = true;
         else
@@ -329,9 +330,9 @@ static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64
                 break;
         } else if (r.type == WAL_COMMIT) {
             if (r.ts > ckpt_ts) {
-                if (r.ts <= *last_ts || entries(a, &r, false, 0))
+                if (r.ts <= *last_ts || entries(a, &r, false, 0, false))
                     break; /* out of order or undecodable: treat as the end */
-                if ((rc = entries(a, &r, true, r.ts)))
+                if ((rc = entries(a, &r, true, r.ts, false)))
                     break;
                 *last_ts = r.ts;
             }

@@ -63,7 +63,7 @@ struct wal {
     char *spare; /* the leader's buffer while it writes */
     size_t spare_cap;
     uint64_t appended, written, synced; /* LSNs: log bytes since open */
-    bool leader;                        /* someone is writing/syncing */
+    _Atomic bool leader;                /* someone is writing/syncing */
     uint64_t last_ts;                   /* commit ts of the last appended commit */
     uint64_t log_bytes;                 /* bytes in the segments since the last checkpoint */
     bool ckpt_wanted;                   /* log_bytes passed ckpt_bytes */
@@ -158,7 +158,8 @@ int wal_fsync_dir(struct wal *w);
 int wal_recover(struct wal *w);
 /* apply.c: recovery's writes into the store */
 int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **ksp);
+/* fresh: the key is known to have no record yet (a checkpoint's keys). */
 int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen,
-                    bool tomb, uint64_t ts);
+                    bool tomb, uint64_t ts, bool fresh);
 
 #endif /* TXKV_WAL_WAL_H */

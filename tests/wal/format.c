@@ -15,10 +15,15 @@
  *  5. A second open of an open directory: TXKV_BUSY; after close, it opens.
  *  6. Garbage after the last record: cut, and recovered_bytes_dropped says
  *     how many bytes.  txkv_checkpoint on an in-memory database: INVALID.
+ *  7. checkpoint_log_bytes: the background thread checkpoints on its own
+ *     (polled with a deadline, no sleep); TXKV_SYNC_INTERVAL commits and
+ *     recovers.
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "../tap.h"
@@ -256,8 +261,45 @@ static void test_busy_and_tail(void)
     txkv_close(db);
 }
 
+static void test_auto_and_interval(void)
+{
+    char *dir = wt_mkdtemp(), key[32];
+    txkv_db *db;
+    txkv_options o;
+    txkv_options_init(&o);
+    o.dir = dir;
+    o.sync = TXKV_SYNC_INTERVAL;
+    o.sync_interval_ms = 5;
+    o.checkpoint_log_bytes = 16384;
+    is(txkv_open(&o, &db), 0, "open (INTERVAL, checkpoint every 16 KiB of log)");
+    int bad = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "key%04d", i);
+        bad += wt_put(db, NULL, key, "some value of a few bytes") != 0;
+    }
+    is(bad, 0, "1000 commits");
+    struct txkv_stats st;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do { /* the thread runs on its own: poll for it, up to 60 s */
+        txkv_stats(db, &st);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (!st.checkpoint_ts)
+            sched_yield();
+    } while (!st.checkpoint_ts && t.tv_sec - t0.tv_sec < 60);
+    ok(st.checkpoint_ts > 0, "an automatic checkpoint was written");
+    txkv_close(db);
+    is(txkv_open(&o, &db), 0, "reopen");
+    txkv_stats(db, &st);
+    is(st.keys, 1000, "every key recovered");
+    txkv_close(db);
+    wt_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
+    test_auto_and_interval();
     test_roundtrip();
     test_checkpoint();
     test_hand_and_versions();
