@@ -386,6 +386,8 @@ int wal_recover_scan(struct wal *w, struct dirscan *s)
     }
     last_ts = ckpt_ts;
     bool ended = false;
+    uint64_t last_kept = 0;
+    size_t last_good = 1;
     for (size_t i = 0; i < s->nsegs; i++) {
         size_t good = 0, size = 0;
         if (ended) {
@@ -400,6 +402,8 @@ int wal_recover_scan(struct wal *w, struct dirscan *s)
         if ((rc = replay_segment(w, &a, s->segs[i], &last_ts, &good, &size)))
             return rc;
         w->log_bytes += good;
+        last_kept = s->segs[i];
+        last_good = good;
         if (good < size) {
             w->recovered_dropped += size - good;
             if ((rc = cut_segment(w, s->segs[i], good)))
@@ -414,7 +418,8 @@ int wal_recover_scan(struct wal *w, struct dirscan *s)
         atomic_store(&w->store->next_ts, last_ts);
         atomic_store(&w->store->visible_ts, last_ts);
     }
-    w->seg = s->nsegs ? s->segs[s->nsegs - 1] + 1 : 1;
+    /* An empty last segment (opened and closed with no commit) is reused. */
+    w->seg = last_kept && !last_good ? last_kept : s->nsegs ? s->segs[s->nsegs - 1] + 1 : 1;
     w->first_seg = s->nsegs ? s->segs[0] : w->seg;
     return wal_open_first_segment(w);
 }
