@@ -313,8 +313,6 @@ static int open_segment(struct wal *w, uint64_t seg, int *fdp)
     return 0;
 }
 
-/* Opens segment w->seg for writing at its start (open and recovery). */
-int wal_open_first_segment(struct wal *w);
 int wal_open_first_segment(struct wal *w)
 {
     int e = open_segment(w, w->seg, &w->fd);

@@ -25,8 +25,6 @@
 
 #include "wal/wal.h"
 
-int wal_open_first_segment(struct wal *w);
-
 #define FORMAT_MAGIC "txkv database format "
 
 /* What a directory holds. */
@@ -370,8 +368,7 @@ static void remove_file(struct wal *w, const char *fmt, uint64_t n)
     free(p);
 }
 
-int wal_recover_scan(struct wal *w, struct dirscan *s);
-int wal_recover_scan(struct wal *w, struct dirscan *s)
+static int recover_scan(struct wal *w, struct dirscan *s)
 {
     struct applier a = {w->ks, NULL};
     uint64_t last_ts = 0, ckpt_ts = 0;
@@ -489,7 +486,7 @@ int wal_open(const txkv_options *o, struct record_store *store, struct ks_set *k
     unlinkat(w->dirfd, "ckpt.tmp", 0);
     unlinkat(w->dirfd, "FORMAT.tmp", 0);
     gc_pin_register(gc, &w->pin);
-    if ((rc = wal_recover_scan(w, &s)) || (rc = wal_start_thread(w)))
+    if ((rc = recover_scan(w, &s)) || (rc = wal_start_thread(w)))
         goto fail;
     free(s.segs);
     free(s.ckpts);

@@ -154,8 +154,8 @@ size_t wal_encode_hdr(char *p, int type, size_t payload, uint64_t ts);
 void wal_seal(char *rec, size_t payload);
 char *wal_path(const struct wal *w, const char *fmt, uint64_t n);
 int wal_fsync_dir(struct wal *w);
-/* recover.c */
-int wal_recover(struct wal *w);
+/* Opens segment w->seg for writing at its start (recovery, at open). */
+int wal_open_first_segment(struct wal *w);
 /* apply.c: recovery's writes into the store */
 int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **ksp);
 /* fresh: the key is known to have no record yet (a checkpoint's keys). */
