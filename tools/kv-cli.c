@@ -536,9 +536,11 @@ static void run_terminal(struct cli_shell *sh, const char *prog)
         run_fd(sh, STDIN_FILENO);
         return;
     }
-    printf("kv-cli %s: an empty in-memory txkv database, session T1.\n"
-           "Type .help for the commands, .quit or Ctrl-D to leave.\n",
-           PACKAGE_VERSION);
+    if (sh->dir)
+        printf("kv-cli %s: the txkv database in %s, session T1.\n", PACKAGE_VERSION, sh->dir);
+    else
+        printf("kv-cli %s: an empty in-memory txkv database, session T1.\n", PACKAGE_VERSION);
+    printf("Type .help for the commands, .quit or Ctrl-D to leave.\n");
     run_input(sh, in);
     cli_input_close(in);
 }
