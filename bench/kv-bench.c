@@ -86,7 +86,14 @@ const char *bench_engine_label(const struct bench_row *r)
 {
     if (r->engine != ENG_TXKV)
         return bench_engine_id_name(r->engine);
-    return r->index == IDX_HASH ? "txkv-hash" : r->index == IDX_BTREE ? "txkv-btree" : "txkv";
+    static const char *const labels[4][3] = {
+        {"txkv-hash", "txkv-btree", "txkv"},
+        {"txkv-hash+commit", "txkv-btree+commit", "txkv+commit"},
+        {"txkv-hash+interval", "txkv-btree+interval", "txkv+interval"},
+        {"txkv-hash+none", "txkv-btree+none", "txkv+none"},
+    };
+    int s = r->sync >= BENCH_SYNC_MEM && r->sync <= BENCH_SYNC_NONE ? r->sync : 0;
+    return labels[s][r->index == IDX_HASH ? 0 : r->index == IDX_BTREE ? 1 : 2];
 }
 
 const struct bench_engine *bench_engine_of(int id)
@@ -145,6 +152,9 @@ static void usage(FILE *f)
                "      --batch           rmw reads its keys with one multiget\n"
                "      --lock-timeout MS pessimistic lock waits (txkv 2pl, rocksdb-txn);\n"
                "                        0 waits, deadlocks are detected [0]\n"
+               "      --dir DIR         txkv keeps a database (a fresh one per row) in DIR\n"
+               "      --sync LIST       txkv rows: mem,commit,interval,none [commit with\n"
+               "                        --dir, else mem]; mem rows stay in memory\n"
                "      --verify          check each row's level on a recorded history\n"
                "      --verify-txns N   transactions per verification [2000]\n"
                "      --scan-length N   records per scan (ycsb-e: uniform 1..N) [100]\n"
@@ -342,7 +352,9 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         O_VERIFY_TXNS,
         O_BREAK_VALIDATION,
         O_UPDATE_PASS,
-        O_BATCH
+        O_BATCH,
+        O_DIR,
+        O_SYNC
     };
     static const struct option opts[] = {
         {"workload", required_argument, NULL, 'w'},
@@ -369,13 +381,20 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         {"verify-txns", required_argument, NULL, O_VERIFY_TXNS},
         {"update-pass", no_argument, NULL, O_UPDATE_PASS},
         {"batch", no_argument, NULL, O_BATCH},
+        {"dir", required_argument, NULL, O_DIR},
+        {"sync", required_argument, NULL, O_SYNC},
 #ifdef KVB_TEST_HOOKS
         {"break-validation", no_argument, NULL, O_BREAK_VALIDATION},
 #endif
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    int c, have_duration = 0, uses_lmdb = 0;
+    static const struct name_value syncs[] = {{"mem", BENCH_SYNC_MEM},
+                                              {"commit", BENCH_SYNC_COMMIT},
+                                              {"interval", BENCH_SYNC_INTERVAL},
+                                              {"none", BENCH_SYNC_NONE},
+                                              {NULL, 0}};
+    int c, have_duration = 0, uses_lmdb = 0, have_sync = 0;
 
     memset(cfg, 0, sizeof *cfg);
     cfg->workloads[cfg->nworkloads++] = W_YCSB_A;
@@ -466,6 +485,13 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         case O_VERIFY:
             cfg->verify = 1;
             break;
+        case O_DIR:
+            cfg->dir = optarg;
+            break;
+        case O_SYNC:
+            cfg->nsyncs = parse_names("--sync", optarg, syncs, cfg->syncs);
+            have_sync = 1;
+            break;
         case O_VERIFY_TXNS:
             cfg->verify_txns = parse_count("--verify-txns", optarg, 10, 10000000);
             break;
@@ -504,6 +530,11 @@ static void parse_args(int argc, char **argv, struct bench_config *cfg)
         bad("unexpected argument '%s'", argv[optind]);
     if (have_duration && cfg->txns)
         bad("--duration and --txns exclude each other");
+    if (!have_sync) /* --dir alone: durable rows with the default policy */
+        cfg->syncs[cfg->nsyncs++] = cfg->dir ? BENCH_SYNC_COMMIT : BENCH_SYNC_MEM;
+    for (int i = 0; i < cfg->nsyncs; i++)
+        if (cfg->syncs[i] != BENCH_SYNC_MEM && !cfg->dir)
+            bad("--sync: commit, interval and none need --dir");
     for (int i = 0; i < cfg->nengines; i++)
         uses_lmdb |= cfg->engines[i] == ENG_LMDB;
     if (uses_lmdb && cfg->key_size > LMDB_MAX_KEY)
@@ -856,14 +887,16 @@ static unsigned build_rows(const struct bench_config *cfg, struct bench_row *row
                     }
                     for (int x = 0; x < cfg->nindexes; x++)
                         for (int i = 0; i < cfg->nisolations; i++)
-                            for (int c = 0; c < cfg->nccs; c++) {
-                                base.index = cfg->indexes[x];
-                                base.isolation = cfg->isolations[i];
-                                base.cc = cfg->ccs[c];
-                                if (rows)
-                                    rows[n] = base;
-                                n++;
-                            }
+                            for (int c = 0; c < cfg->nccs; c++)
+                                for (int y = 0; y < cfg->nsyncs; y++) {
+                                    base.index = cfg->indexes[x];
+                                    base.isolation = cfg->isolations[i];
+                                    base.cc = cfg->ccs[c];
+                                    base.sync = cfg->syncs[y];
+                                    if (rows)
+                                        rows[n] = base;
+                                    n++;
+                                }
                 }
     return n;
 }

@@ -357,7 +357,7 @@ static void series_label(const struct bench_row *r, char *buf, size_t len)
 static int same_series(const struct bench_row *a, const struct bench_row *b)
 {
     return a->engine == b->engine && a->index == b->index && a->isolation == b->isolation &&
-           a->cc == b->cc;
+           a->cc == b->cc && a->sync == b->sync;
 }
 
 /*

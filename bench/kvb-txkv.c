@@ -11,8 +11,12 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kvb.h"
 #include "txkv.h"
@@ -27,7 +31,30 @@ struct tx_db {
     txkv_ks *ks;
     int isolation, cc;
     uint64_t lock_timeout_us;
+    char *dir; /* a durable row's fresh database directory, removed at close */
 };
+
+/* Removes a database directory kv-bench made (files only, no subdirectories). */
+static void remove_db_dir(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *e;
+    if (dh) {
+        while ((e = readdir(dh))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            size_t n = strlen(dir) + strlen(e->d_name) + 2;
+            char *p = malloc(n);
+            if (p) {
+                snprintf(p, n, "%s/%s", dir, e->d_name);
+                unlink(p);
+                free(p);
+            }
+        }
+        closedir(dh);
+    }
+    rmdir(dir);
+}
 
 struct tx_thread {
     struct tx_db *d;
@@ -67,8 +94,28 @@ static int tx_open(const struct bench_config *cfg, const struct bench_row *row, 
     d->isolation = row->isolation;
     d->cc = row->cc;
     d->lock_timeout_us = cfg->lock_timeout_us;
-    if ((rc = txkv_open(NULL, &d->db)) != TXKV_OK) {
-        snprintf(err, errlen, "txkv_open: %s", txkv_strerror(rc));
+    txkv_options o;
+    txkv_options_init(&o);
+    if (row->sync != BENCH_SYNC_MEM) {
+        static unsigned seq;
+        size_t n = strlen(cfg->dir) + 64;
+        if (!(d->dir = malloc(n))) {
+            free(d);
+            snprintf(err, errlen, "out of memory");
+            return BENCH_FAIL;
+        }
+        snprintf(d->dir, n, "%s/kv-bench-%ld-%u", cfg->dir, (long)getpid(), seq++);
+        o.dir = d->dir;
+        o.sync = row->sync == BENCH_SYNC_COMMIT     ? TXKV_SYNC_COMMIT
+                 : row->sync == BENCH_SYNC_INTERVAL ? TXKV_SYNC_INTERVAL
+                                                    : TXKV_SYNC_NONE;
+    }
+    if ((rc = txkv_open(&o, &d->db)) != TXKV_OK) {
+        snprintf(err, errlen, "txkv_open%s%s: %s", d->dir ? " " : "", d->dir ? d->dir : "",
+                 txkv_strerror(rc));
+        if (d->dir && rc != TXKV_BUSY && rc != TXKV_INVALID)
+            remove_db_dir(d->dir);
+        free(d->dir);
         free(d);
         return BENCH_FAIL;
     }
@@ -79,6 +126,9 @@ static int tx_open(const struct bench_config *cfg, const struct bench_row *row, 
     if ((rc = txkv_keyspace(d->db, "bench", flags, &d->ks)) != TXKV_OK) {
         snprintf(err, errlen, "txkv_keyspace: %s", txkv_strerror(rc));
         txkv_close(d->db);
+        if (d->dir)
+            remove_db_dir(d->dir);
+        free(d->dir);
         free(d);
         return rc == TXKV_NOTSUP ? BENCH_NOTSUP : BENCH_FAIL;
     }
@@ -90,6 +140,9 @@ static void tx_close(void *db)
 {
     struct tx_db *d = db;
     txkv_close(d->db);
+    if (d->dir)
+        remove_db_dir(d->dir);
+    free(d->dir);
     free(d);
 }
 

@@ -77,7 +77,12 @@ struct bench_config {
     int update_pass;          /* --update-pass: rewrite every key after the row (kvb-mem.c) */
     const char *csv_path, *json_path, *plot_dir;
     int progress; /* stderr is a terminal */
+    /* txkv durability: --dir (a fresh database directory per row is made
+     * in it and removed) and --sync's list, BENCH_SYNC_* (MEM: in memory). */
+    const char *dir;
+    int syncs[BENCH_MAX_LIST], nsyncs;
 };
+enum { BENCH_SYNC_MEM, BENCH_SYNC_COMMIT, BENCH_SYNC_INTERVAL, BENCH_SYNC_NONE };
 
 /* ---- one row of the sweep ------------------------------------------------- */
 
@@ -89,6 +94,7 @@ enum bench_verify_status { VERIFY_NONE, VERIFY_OK, VERIFY_ANOMALY, VERIFY_ERROR 
 struct bench_row {
     /* what runs */
     int engine, workload, isolation, cc, index;
+    int sync; /* txkv: BENCH_SYNC_* (the label says txkv+commit etc.) */
     unsigned threads;
     double theta;
     /* what came out */

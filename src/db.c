@@ -49,10 +49,12 @@ int txkv_open(const txkv_options *o, txkv_db **dbp)
     db->txn.lm = &db->lm;
     db->txn.gc = &db->gc;
     if ((rc = ks_set_init(&db->ks, &db->store, db->id * 0x9e3779b97f4a7c15ull)) != 0 ||
+        (o->dir && (rc = wal_open(o, &db->store, &db->ks, &db->gc, &db->wal)) != 0) ||
         (rc = gc_start(&db->gc)) != 0) {
         txkv_close(db);
         return rc;
     }
+    db->txn.wal = db->wal; /* commits log from now on */
     *dbp = db;
     return 0;
 }
@@ -64,6 +66,8 @@ void txkv_close(txkv_db *db)
     gc_stop(&db->gc);
     /* Open transactions are a caller bug; the contract lets us abort them. */
     txn_abort_open(&db->txn);
+    wal_close(db->wal); /* writes and syncs what is appended */
+    db->wal = NULL;
     rcu_drain(); /* callbacks account into the store: let them finish first */
     ks_set_free_records(&db->ks);
     record_store_fini(&db->store); /* queued and retired records */
@@ -80,7 +84,22 @@ int txkv_keyspace(txkv_db *db, const char *name, unsigned flags, txkv_ks **ksp)
     if (!db || !name || !ksp || !*name || strlen(name) > 255 ||
         (flags & ~(unsigned)(TXKV_CREATE | TXKV_HASH | TXKV_ORDERED)))
         return TXKV_INVALID;
-    return ks_open(&db->ks, name, flags, ksp);
+    if (!db->wal || !(flags & TXKV_CREATE))
+        return ks_open(&db->ks, name, flags, ksp);
+    /* A durable database logs the creation (recovery re-creates it). */
+    int rc = ks_open(&db->ks, name, flags & ~(unsigned)TXKV_CREATE, ksp);
+    if (rc != TXKV_NOTFOUND)
+        return rc;
+    if ((rc = wal_check(db->wal)) || (rc = ks_open(&db->ks, name, flags, ksp)))
+        return rc;
+    return wal_log_keyspace(db->wal, *ksp);
+}
+
+int txkv_checkpoint(txkv_db *db)
+{
+    if (!db || !db->wal)
+        return TXKV_INVALID;
+    return wal_checkpoint(db->wal);
 }
 
 int txkv_begin(txkv_db *db, const txkv_txn_options *o, txkv_txn **txnp)
@@ -115,6 +134,8 @@ void txkv_stats(txkv_db *db, struct txkv_stats *st)
     st->versions = v > 0 ? (uint64_t)v : 0;
     st->bytes = mem_used(&db->store.mem);
     st->gc_freed = atomic_load_explicit(&db->store.gc_freed, memory_order_relaxed);
+    if (db->wal)
+        wal_stats(db->wal, st);
 }
 
 size_t txkv_locks(txkv_db *db, struct txkv_lock_info *out, size_t max)

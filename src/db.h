@@ -18,6 +18,7 @@
 #include "record/record.h"
 #include "txkv.h"
 #include "txn/txn.h"
+#include "wal/wal.h"
 
 struct txkv_db {
     struct record_store store; /* clock, counters, memory limit, GC queues */
@@ -25,6 +26,7 @@ struct txkv_db {
     struct txn_global txn;     /* transaction objects, defaults */
     struct ks_set ks;          /* keyspaces and their indexes */
     struct lock_mgr lm;        /* pessimistic locks, deadlock history */
+    struct wal *wal;           /* the log, or NULL in memory (src/wal/) */
     txkv_options opt;
     uint64_t id; /* unique per open */
 };

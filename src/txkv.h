@@ -46,7 +46,8 @@ const char *txkv_version(void);
     X(ABORTED, -9, 0, "transaction has failed and must be ended")                                  \
     X(NOTSUP, -10, 0, "operation not supported by this keyspace or build")                         \
     X(EXISTS, -11, 0, "already exists")                                                            \
-    X(IO, -12, 0, "input/output error")
+    X(IO, -12, 0, "input/output error")                                                            \
+    X(BUSY, -13, 0, "database directory is in use by another process")
 
 #define TXKV_ENUM_ENTRY_(name, value, retry, msg) TXKV_##name = (value),
 enum { TXKV_ERROR_TABLE(TXKV_ENUM_ENTRY_) };
@@ -69,7 +70,20 @@ typedef struct txkv_options {
     int isolation;            /* default for transactions; TXKV_SNAPSHOT */
     int cc;                   /* default scheme; TXKV_OPTIMISTIC */
     uint64_t lock_timeout_us; /* pessimistic waits; 0 = wait, deadlocks still detected */
+    /* Durability (docs/durability.md).  NULL dir: in memory only; else the
+     * database's directory, created if absent, recovered if not. */
+    const char *dir;
+    int sync;                  /* TXKV_SYNC_COMMIT (default), _INTERVAL or _NONE */
+    uint32_t sync_interval_ms; /* TXKV_SYNC_INTERVAL; 0 = 100 */
+    /* Checkpoint automatically once the log since the last checkpoint
+     * passes this many bytes; 0 = only when txkv_checkpoint is called. */
+    uint64_t checkpoint_log_bytes;
 } txkv_options;
+
+/* Sync policies (txkv_options.sync). */
+#define TXKV_SYNC_COMMIT   0 /* txkv_commit returns once its log record is synced */
+#define TXKV_SYNC_INTERVAL 1 /* written at commit, synced every sync_interval_ms */
+#define TXKV_SYNC_NONE     2 /* written at commit; the OS syncs when it likes */
 
 typedef struct txkv_txn_options {
     int isolation;            /* 0 = the database default */
@@ -102,8 +116,13 @@ typedef struct txkv_txn txkv_txn;
 typedef struct txkv_cursor txkv_cursor; /* an ordered cursor inside a transaction; a handle too */
 
 /*
- * Opens an empty in-memory database.  o may be NULL (txkv_options_init's
- * defaults).  Errors: TXKV_INVALID (bad isolation or cc in o), TXKV_NOMEM.
+ * Opens a database.  o may be NULL (txkv_options_init's defaults).  With
+ * o->dir NULL it is an empty in-memory database; with a directory, the
+ * database in it is recovered (newest checkpoint + the log after it) or a
+ * new one created.  Errors: TXKV_INVALID (bad isolation, cc or sync in o; a
+ * directory that is not a txkv database or has a newer format: left
+ * untouched), TXKV_BUSY (the directory is open, in this process or
+ * another), TXKV_IO, TXKV_FULL (the data passes mem_limit), TXKV_NOMEM.
  */
 int txkv_open(const txkv_options *o, txkv_db **dbp);
 
@@ -326,9 +345,22 @@ struct txkv_stats {
     /* txkv_abort of a TXKV_RDONLY transaction that had not failed: the way
      * LMDB-style code ends every read, so not a user abort of work. */
     uint64_t aborts_rdonly;
+    /* Durable databases (txkv_options.dir), else 0. */
+    uint64_t recovered_bytes_dropped; /* torn/corrupt log tail cut by the last open */
+    uint64_t log_bytes;               /* log written since the last checkpoint */
+    uint64_t checkpoint_ts;           /* commit timestamp of the newest checkpoint */
 };
 /* A consistent-enough picture of the database (counters are read without a lock). */
 void txkv_stats(txkv_db *db, struct txkv_stats *st);
+
+/*
+ * Writes a checkpoint: every keyspace's live keys from one snapshot, while
+ * transactions go on; the log it covers is removed afterwards.  0,
+ * TXKV_INVALID (db is NULL or in memory only), TXKV_IO (the log has
+ * failed, or the checkpoint could not be written: the log still holds
+ * everything), TXKV_NOMEM.
+ */
+int txkv_checkpoint(txkv_db *db);
 
 #ifdef __cplusplus
 }

@@ -390,6 +390,36 @@ static void do_stats(struct cli_session *s, struct cli_job *j)
         cli_out_stat(&j->out, j->format, i == 0, i == n - 1, f[i].name, f[i].v);
 }
 
+/* .checkpoint: TXKV_INVALID for an in-memory database. */
+static int do_checkpoint(struct cli_session *s, struct cli_job *j)
+{
+    if (!s->sh->dir)
+        return job_err(j, TXKV_INVALID, "the database is in memory: open a directory (kv-cli DIR)");
+    int rc = txkv_checkpoint(s->sh->db);
+    if (!rc)
+        cli_out_ok(&j->out, j->format);
+    return rc;
+}
+
+/* .info: where the database lives and how durable it is. */
+static void do_info(struct cli_session *s, struct cli_job *j)
+{
+    static const char *const policies[] = {"commit", "interval", "none"};
+    struct cli_shell *sh = s->sh;
+    struct txkv_stats st;
+    memset(&st, 0, sizeof st);
+    txkv_stats(sh->db, &st);
+    int d = sh->dir != NULL;
+    cli_out_text(&j->out, j->format, 1, !d, "database", d ? sh->dir : "(in memory)");
+    if (!d)
+        return;
+    cli_out_text(&j->out, j->format, 0, 0, "sync",
+                 sh->sync >= 0 && sh->sync <= 2 ? policies[sh->sync] : "?");
+    cli_out_stat(&j->out, j->format, 0, 0, "log_bytes", st.log_bytes);
+    cli_out_stat(&j->out, j->format, 0, 0, "checkpoint_ts", st.checkpoint_ts);
+    cli_out_stat(&j->out, j->format, 0, 1, "recovered_bytes_dropped", st.recovered_bytes_dropped);
+}
+
 static void do_deadlocks(struct cli_session *s, struct cli_job *j)
 {
     struct cli_shell *sh = s->sh;
@@ -636,6 +666,7 @@ static const char *csv_header(const struct cli_cmd *cmd)
     case CLI_COUNT:
         return "count";
     case CLI_STATS:
+    case CLI_DOT_INFO:
         return "counter,value";
     case CLI_DEADLOCKS:
         return "seq,txn,txn_session,lock,key,hi,truncated,victim";
@@ -690,6 +721,12 @@ void cli_exec(struct cli_session *s, struct cli_job *j)
         break;
     case CLI_STATS:
         do_stats(s, j);
+        break;
+    case CLI_DOT_CHECKPOINT:
+        rc = do_checkpoint(s, j);
+        break;
+    case CLI_DOT_INFO:
+        do_info(s, j);
         break;
     case CLI_DOT_SLEEP:
         do_sleep(s, j);

@@ -433,6 +433,26 @@ void cli_out_count(struct cli_buf *b, enum cli_format f, uint64_t n)
         cli_buf_printf(b, "%llu\n", (unsigned long long)n);
 }
 
+void cli_out_text(struct cli_buf *b, enum cli_format f, int first, int last, const char *name,
+                  const char *text)
+{
+    switch (f) {
+    case CLI_FMT_PLAIN:
+        cli_buf_printf(b, "%s: %s\n", name, text);
+        break;
+    case CLI_FMT_CSV:
+        cli_buf_printf(b, "%s,", name);
+        csv_field(b, text, strlen(text));
+        cli_buf_printf(b, "\n");
+        break;
+    case CLI_FMT_JSON:
+        cli_buf_printf(b, "%s\"%s\":", first ? "{" : ",", name);
+        json_string(b, text, strlen(text));
+        cli_buf_printf(b, "%s", last ? "}\n" : "");
+        break;
+    }
+}
+
 void cli_out_stat(struct cli_buf *b, enum cli_format f, int first, int last, const char *name,
                   uint64_t v)
 {

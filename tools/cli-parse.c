@@ -287,6 +287,16 @@ static const struct cli_cmd_info commands[] = {
      "set or show this session's default isolation", NULL},
     {".cc", CLI_DOT_CC, "[OPTIMISTIC | PESSIMISTIC]", "set or show this session's default scheme",
      NULL},
+    {".checkpoint", CLI_DOT_CHECKPOINT, "",
+     "write a checkpoint (a database opened from a directory)",
+     "  Writes every keyspace's keys from one snapshot to a checkpoint file in\n"
+     "  the database's directory; the log it covers is removed.  Other\n"
+     "  sessions' transactions go on meanwhile.  In memory: INVALID."},
+    {".info", CLI_DOT_INFO, "", "show the database's directory, sync policy and log size",
+     "  database (the directory, or \"(in memory)\"), then for a directory:\n"
+     "  sync (commit, interval or none), log_bytes (log written since the last\n"
+     "  checkpoint), checkpoint_ts (commit timestamp of the newest checkpoint,\n"
+     "  0 if none) and recovered_bytes_dropped (a torn log tail cut at open)."},
     {".timer", CLI_DOT_TIMER, "on|off", "show how long each command took", NULL},
     {".format", CLI_DOT_FORMAT, "plain|csv|json", "choose the output format", NULL},
     {".mode", CLI_DOT_FORMAT, "plain|csv|json", "the same as .format (as in sqlite3)", NULL},
@@ -747,6 +757,8 @@ static int (*const parsers[])(struct pstate *) = {
     [CLI_SAVEPOINT] = args_one,
     [CLI_RELEASE] = args_release,
     [CLI_STATS] = args_none,
+    [CLI_DOT_CHECKPOINT] = args_none,
+    [CLI_DOT_INFO] = args_none,
     [CLI_DEADLOCKS] = args_none,
     [CLI_LOCKS] = args_none,
     [CLI_DOT_SESSIONS] = args_none,

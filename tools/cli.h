@@ -103,6 +103,9 @@ void cli_out_deadlock(struct cli_buf *b, enum cli_format f, uint64_t index,
  */
 void cli_out_lock(struct cli_buf *b, enum cli_format f, uint64_t index,
                   const struct txkv_lock_info *l, const char *name);
+/* One "name: text" line of .info (a JSON string, a CSV field). */
+void cli_out_text(struct cli_buf *b, enum cli_format f, int first, int last, const char *name,
+                  const char *text);
 void cli_out_stat(struct cli_buf *b, enum cli_format f, int first, int last, const char *name,
                   uint64_t v);
 
@@ -158,7 +161,9 @@ enum cli_op {
     CLI_SAVEPOINT,
     CLI_ROLLBACK_TO, /* ROLLBACK TO name (parsed from ROLLBACK) */
     CLI_RELEASE,
-    CLI_SHUTDOWN, /* internal: ends the worker */
+    CLI_DOT_CHECKPOINT, /* txkv_checkpoint (durable databases) */
+    CLI_DOT_INFO,       /* directory, sync policy, log size, last checkpoint */
+    CLI_SHUTDOWN,       /* internal: ends the worker */
     /* run by the main thread */
     CLI_HELP,
     CLI_DOT_READ, /* runs a file's commands, as -f does */
@@ -298,6 +303,8 @@ struct cli_txn_name {
 
 struct cli_shell {
     txkv_db *db;
+    const char *dir; /* the database's directory; NULL in memory */
+    int sync;        /* its sync policy (TXKV_SYNC_*) */
     pthread_mutex_t mu;
     pthread_cond_t done_cv; /* with mu: some job finished */
     struct cli_session *sessions[CLI_MAX_SESSIONS];

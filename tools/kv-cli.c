@@ -293,8 +293,9 @@ static char *history_path(void)
 
 static void usage(FILE *f)
 {
-    fputs("Usage: kv-cli [OPTION]...\n"
-          "An interactive shell on an in-memory txkv database.\n"
+    fputs("Usage: kv-cli [OPTION]... [DIR]\n"
+          "An interactive shell on a txkv database: in memory, or kept in the\n"
+          "directory DIR (created if absent, recovered if not).\n"
           "\n"
           "  -c, --command=CMDS     run CMDS (';' separates commands); may repeat\n"
           "  -f, --file=FILE        run the commands in FILE ('-': stdin); may repeat;\n"
@@ -308,6 +309,7 @@ static void usage(FILE *f)
           "      --mem-limit=SIZE   memory limit of the database (e.g. 64M; default none)\n"
           "      --lock-timeout=MS  pessimistic lock wait limit (default: wait)\n"
           "      --format=FORMAT    output format: plain (default), csv, json\n"
+          "      --sync=POLICY      with DIR: commit (default), interval, none\n"
           "      --wait=MS          report a command blocked after MS (default 200); at the\n"
           "                         end of input wait 25 times as long for blocked ones\n"
           "  -h, --help             print this help and exit\n"
@@ -341,7 +343,7 @@ struct args {
     int nsrc;
 };
 
-enum { OPT_BAIL = 256, OPT_ISO, OPT_CC, OPT_MEM, OPT_LOCKTO, OPT_FORMAT, OPT_WAIT };
+enum { OPT_BAIL = 256, OPT_ISO, OPT_CC, OPT_MEM, OPT_LOCKTO, OPT_FORMAT, OPT_WAIT, OPT_SYNC };
 
 /* An option that sets something: checks arg, sets it in sh or dbo; bad usage exits (2). */
 static void set_option(int opt, const char *arg, struct cli_shell *sh, txkv_options *dbo)
@@ -354,6 +356,16 @@ static void set_option(int opt, const char *arg, struct cli_shell *sh, txkv_opti
         break;
     case OPT_BAIL:
         sh->bail = 1;
+        break;
+    case OPT_SYNC:
+        if (!strcmp(arg, "commit"))
+            dbo->sync = TXKV_SYNC_COMMIT;
+        else if (!strcmp(arg, "interval"))
+            dbo->sync = TXKV_SYNC_INTERVAL;
+        else if (!strcmp(arg, "none"))
+            dbo->sync = TXKV_SYNC_NONE;
+        else
+            usage_error("--sync: '%s' is not commit, interval or none", arg);
         break;
     case OPT_ISO:
         if ((v = cli_word_isolation(arg)) < 0)
@@ -406,6 +418,7 @@ static int parse_args(int argc, char **argv, struct cli_shell *sh, struct args *
         {"lock-timeout", required_argument, NULL, OPT_LOCKTO},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"wait", required_argument, NULL, OPT_WAIT},
+        {"sync", required_argument, NULL, OPT_SYNC},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -426,6 +439,7 @@ static int parse_args(int argc, char **argv, struct cli_shell *sh, struct args *
         case OPT_LOCKTO:
         case OPT_FORMAT:
         case OPT_WAIT:
+        case OPT_SYNC:
             set_option(opt, optarg, sh, &a->dbo);
             break;
         case 'h':
@@ -446,6 +460,8 @@ static int parse_args(int argc, char **argv, struct cli_shell *sh, struct args *
             return 2;
         }
     }
+    if (optind < argc) /* sqlite3-style: kv-cli DIR opens a durable database */
+        a->dbo.dir = argv[optind++];
     if (optind < argc)
         usage_error("unexpected argument '%s' (to run a script use -f FILE)", argv[optind]);
     return -1;
@@ -520,9 +536,11 @@ static void run_terminal(struct cli_shell *sh, const char *prog)
         run_fd(sh, STDIN_FILENO);
         return;
     }
-    printf("kv-cli %s: an empty in-memory txkv database, session T1.\n"
-           "Type .help for the commands, .quit or Ctrl-D to leave.\n",
-           PACKAGE_VERSION);
+    if (sh->dir)
+        printf("kv-cli %s: the txkv database in %s, session T1.\n", PACKAGE_VERSION, sh->dir);
+    else
+        printf("kv-cli %s: an empty in-memory txkv database, session T1.\n", PACKAGE_VERSION);
+    printf("Type .help for the commands, .quit or Ctrl-D to leave.\n");
     run_input(sh, in);
     cli_input_close(in);
 }
@@ -558,15 +576,28 @@ int main(int argc, char **argv)
         return status;
     }
     sh->isolation = a.dbo.isolation;
+    sh->dir = a.dbo.dir;
+    sh->sync = a.dbo.sync;
     sh->cc = a.dbo.cc;
 
     txkv_db *db;
     int rc = txkv_open(&a.dbo, &db);
     if (rc) {
-        fprintf(stderr, "kv-cli: cannot open a database: %s: %s\n", txkv_strerror(rc),
-                txkv_errmsg(rc));
+        if (a.dbo.dir)
+            fprintf(stderr, "kv-cli: cannot open the database in %s: %s: %s\n", a.dbo.dir,
+                    txkv_strerror(rc), txkv_errmsg(rc));
+        else
+            fprintf(stderr, "kv-cli: cannot open a database: %s: %s\n", txkv_strerror(rc),
+                    txkv_errmsg(rc));
         free(a.src);
         return 1;
+    }
+    if (a.dbo.dir) {
+        struct txkv_stats st;
+        txkv_stats(db, &st);
+        if (st.recovered_bytes_dropped)
+            fprintf(stderr, "kv-cli: recovery cut a torn or corrupt log tail: %llu bytes dropped\n",
+                    (unsigned long long)st.recovered_bytes_dropped);
     }
     char err[256];
     if (cli_shell_init(sh, db) < 0 || !(sh->cur = cli_session_get(sh, "T1", 1, err, sizeof err))) {

@@ -62,6 +62,10 @@ void txkv_options_init(txkv_options *o)
     o->isolation = TXKV_SNAPSHOT;
     o->cc = TXKV_OPTIMISTIC;
     o->lock_timeout_us = 0;
+    o->dir = NULL;
+    o->sync = TXKV_SYNC_COMMIT;
+    o->sync_interval_ms = 0;
+    o->checkpoint_log_bytes = 0;
 }
 
 void txkv_txn_options_init(txkv_txn_options *o)

@@ -43,6 +43,7 @@
 #include <stdlib.h>
 
 #include "txn/txn.h"
+#include "wal/wal.h"
 
 static int wentry_addr_cmp(const void *a, const void *b)
 {
@@ -235,14 +236,19 @@ static void install(struct txkv_txn *t, uint64_t ts)
     atomic_fetch_add_explicit(&s->nversions, dversions, memory_order_relaxed);
 }
 
-/* Makes ts visible once every earlier timestamp is (step 6). */
-static void publish(struct record_store *s, uint64_t ts)
+/* Makes ts visible once every earlier timestamp is (step 6).  WAL hook:
+ * a durable commit's record is appended here, in the section that runs
+ * in ts order, so the log is in commit order (src/wal/README). */
+static void publish(struct record_store *s, uint64_t ts, struct wal *w, struct wal_rec *wr,
+                    uint64_t *lsn)
 {
     struct spin sp = {0};
     /* acquire: everything installed under ts-1 happens before our store;
      * the predecessor may be descheduled, hence spin then yield */
     while (atomic_load_explicit(&s->visible_ts, memory_order_acquire) != ts - 1)
         spin_wait(&sp);
+    if (wr)
+        *lsn = wal_append_commit(w, wr, ts);
     /* release: pairs with the acquire load of visible_ts at begin/read */
     atomic_store_explicit(&s->visible_ts, ts, memory_order_release);
 }
@@ -269,23 +275,43 @@ static int reserve_versions(struct txkv_txn *t, size_t *bytes)
     return mem_reserve(&t->g->store->mem, vbytes, all_tomb);
 }
 
+/* WAL hook: a durable database serialises the write set before latching. */
+static int wal_build(struct txkv_txn *t, struct wal_rec *wr)
+{
+    int rc = wal_check(t->g->wal);
+    for (size_t i = 0; i < t->nws && !rc; i++) {
+        struct wentry *w = &t->ws[i];
+        rc = wal_rec_add(wr, w->ks, w->key, w->klen, w->ver->val, w->ver->vlen, w->ver->tomb);
+    }
+    if (rc)
+        wal_rec_free(wr);
+    return rc;
+}
+
 int txn_commit_writes(struct txkv_txn *t)
 {
     struct txn_global *g = t->g;
     struct record_store *s = g->store;
+    struct wal_rec wr = {0}; /* WAL hook */
+    uint64_t lsn = 0;
     size_t vbytes;
     int rc;
 
     if (!t->nws)
         return 0; /* read-only: its snapshot is a serial prefix, nothing to check */
     assert_outside_rcu_section();
-    /* 1. memory for the versions (records are reserved as they are made) */
-    if ((rc = reserve_versions(t, &vbytes)))
+    if (g->wal && (rc = wal_build(t, &wr)))
         return rc;
+    /* 1. memory for the versions (records are reserved as they are made) */
+    if ((rc = reserve_versions(t, &vbytes))) {
+        wal_rec_free(&wr);
+        return rc;
+    }
     /* 2. */
     if ((rc = latch_write_set(t))) {
         drop_made(t);
         mem_release(&s->mem, vbytes);
+        wal_rec_free(&wr);
         return rc;
     }
     /* 3. seq_cst: ordered before our loads of other records' latches in 4 */
@@ -296,7 +322,7 @@ int txn_commit_writes(struct txkv_txn *t)
     if (rc == 0)
         install(t, ts);
     /* 6. */
-    publish(s, ts);
+    publish(s, ts, g->wal, rc == 0 && g->wal ? &wr : NULL, &lsn);
     /* 7. */
     if (rc) {
         drop_made(t);
@@ -305,5 +331,10 @@ int txn_commit_writes(struct txkv_txn *t)
     unlatch_write_set(t);
     if ((atomic_fetch_add_explicit(&t->n_since_horizon, 1, memory_order_relaxed) & 255) == 0)
         gc_horizon(g->gc);
+    if (g->wal) { /* WAL hook: wait as the sync policy says, latches released */
+        wal_rec_free(&wr);
+        if (rc == 0)
+            rc = wal_wait(g->wal, lsn);
+    }
     return rc;
 }

@@ -41,6 +41,7 @@ struct txn_global {
     int isolation, cc;             /* defaults */
     uint64_t lock_timeout_us;
     bool skip_validation; /* tests only: txn_test_skip_validation */
+    struct wal *wal;      /* WAL hook: the log, NULL in memory (src/wal/) */
 };
 
 /* A buffered write: key -> new version (tomb for a delete). */

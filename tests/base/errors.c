@@ -24,6 +24,7 @@ int main(void)
         {TXKV_NOTSUP, "NOTSUP", 0},
         {TXKV_EXISTS, "EXISTS", 0},
         {TXKV_IO, "IO", 0},
+        {TXKV_BUSY, "BUSY", 0},
     };
     int n = (int)(sizeof want / sizeof want[0]);
 
@@ -43,7 +44,8 @@ int main(void)
                 ok(0, "codes %s and %s are distinct", want[i].name, want[j].name);
     }
     is_str(txkv_strerror(1), "UNKNOWN", "a positive code is unknown");
-    is_str(txkv_strerror(-13), "UNKNOWN", "a code past the table is unknown");
+    is(TXKV_BUSY, -13, "TXKV_BUSY is -13");
+    is_str(txkv_strerror(-14), "UNKNOWN", "a code past the table is unknown");
     is(txkv_is_retryable(-13), 0, "an unknown code is not retryable");
     is(txkv_is_retryable(12345), 0, "a positive code is not retryable");
 

@@ -28,7 +28,7 @@ run_cli -f "$tmp/no-such-file"
 ok $? "a missing -f file fails"
 
 for args in '--frob' '-x' '--isolation chaos' '--cc lazy' '--mem-limit lots' '--format xml' \
-    '--wait 0' 'stray' '-c'; do
+    '--wait 0' 'dir stray' '-c'; do
     # shellcheck disable=SC2086
     run_cli $args
     [ "$st" -eq 2 ] && printf '%s\n' "$out" | grep -q "kv-cli --help"

@@ -1,0 +1,500 @@
+/*
+ * recover.c - opening a database directory: the format check, the lock
+ * file, the newest checkpoint and the log after it, applied in commit
+ * order; a torn or corrupt record ends the log and the tail is cut.
+ *
+ * Runs single-threaded inside txkv_open, before the database is handed
+ * out and before any commit; files are read through mmap, records checked
+ * (XXH3) before anything in them is applied, so a transaction is applied
+ * whole or not at all.  docs/durability.md gives the argument.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "wal/wal.h"
+
+#define FORMAT_MAGIC "txkv database format "
+
+/* What a directory holds. */
+struct dirscan {
+    bool has_format, foreign;
+    uint64_t *segs, *ckpts;
+    size_t nsegs, ncapsegs, nckpts, ncapckpts;
+};
+
+static int add_num(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+    if (VEC_RESERVE(*a, *cap, *n + 1, 8))
+        return TXKV_NOMEM;
+    (*a)[(*n)++] = v;
+    return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A name "PREFIX%016llx.SUFFIX"; sets *n. */
+static bool match_num(const char *name, const char *prefix, const char *suffix, uint64_t *n)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    if (strlen(name) != pl + 16 + sl || strncmp(name, prefix, pl) || strcmp(name + pl + 16, suffix))
+        return false;
+    uint64_t v = 0;
+    for (size_t i = pl; i < pl + 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *n = v;
+    return true;
+}
+
+static int scan_dir(int dirfd, struct dirscan *s)
+{
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return TXKV_IO;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        const char *n = e->d_name;
+        uint64_t v;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "LOCK") || !strcmp(n, "ckpt.tmp") ||
+            !strcmp(n, "FORMAT.tmp"))
+            continue;
+        if (!strcmp(n, "FORMAT"))
+            s->has_format = true;
+        else if (match_num(n, "wal-", ".log", &v))
+            rc = add_num(&s->segs, &s->nsegs, &s->ncapsegs, v);
+        else if (match_num(n, "ckpt-", ".ckpt", &v))
+            rc = add_num(&s->ckpts, &s->nckpts, &s->ncapckpts, v);
+        else
+            s->foreign = true;
+    }
+    closedir(d);
+    if (s->nsegs)
+        qsort(s->segs, s->nsegs, 8, u64_cmp);
+    if (s->nckpts)
+        qsort(s->ckpts, s->nckpts, 8, u64_cmp);
+    return rc;
+}
+
+/* FORMAT: "txkv database format N\n".  0, or TXKV_INVALID. */
+static int check_format(int dirfd)
+{
+    char buf[64] = {0};
+    int fd = openat(dirfd, "FORMAT", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return TXKV_IO;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    size_t ml = strlen(FORMAT_MAGIC);
+    if (n < (ssize_t)ml + 1 || strncmp(buf, FORMAT_MAGIC, ml))
+        return TXKV_INVALID;
+    char *end;
+    unsigned long v = strtoul(buf + ml, &end, 10);
+    if (end == buf + ml || *end != '\n' || v == 0 || v > WAL_FORMAT_VERSION)
+        return TXKV_INVALID; /* a newer format: leave it alone */
+    return 0;
+}
+
+static int write_format(struct wal *w)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, FORMAT_MAGIC "%d\n", WAL_FORMAT_VERSION);
+    int fd = openat(w->dirfd, "FORMAT.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return TXKV_IO;
+    int e = wal_write_all(fd, buf, (size_t)n, 0);
+    if (!e && wal_io.fsync(fd))
+        e = EIO;
+    close(fd);
+    if (!e && renameat(w->dirfd, "FORMAT.tmp", w->dirfd, "FORMAT"))
+        e = errno;
+    if (!e)
+        e = wal_fsync_dir(w);
+    return e ? TXKV_IO : 0;
+}
+
+/* ---- reading records ---- */
+
+enum { REC_OK, REC_TORN, REC_NEWER };
+
+struct rec {
+    int type;
+    uint64_t ts;
+    const char *payload;
+    size_t len;  /* payload */
+    size_t size; /* whole record */
+};
+
+static int parse_rec(const char *p, size_t avail, struct rec *r)
+{
+    uint32_t len;
+    if (avail < WAL_REC_HDR + WAL_REC_TAIL)
+        return REC_TORN;
+    memcpy(&len, p + 4, 4);
+    if ((size_t)len > avail - WAL_REC_HDR - WAL_REC_TAIL)
+        return REC_TORN;
+    uint64_t h;
+    memcpy(&h, p + WAL_REC_HDR + len, 8);
+    if (XXH3_64bits(p, WAL_REC_HDR + (size_t)len) != h)
+        return REC_TORN;
+    if (p[1] != WAL_FORMAT_VERSION || p[2] || p[3])
+        return REC_NEWER;
+    r->type = (unsigned char)p[0];
+    memcpy(&r->ts, p + 8, 8);
+    r->payload = p + WAL_REC_HDR;
+    r->len = len;
+    r->size = WAL_REC_HDR + (size_t)len + WAL_REC_TAIL;
+    return REC_OK;
+}
+
+struct applier {
+    struct ks_set *set;
+    struct txkv_ks *last; /* the keyspace of the last entry */
+};
+
+static int find_ks(struct applier *a, const char *name, size_t nlen, struct txkv_ks **ksp)
+{
+    char buf[256];
+    if (a->last && strlen(a->last->name) == nlen && !memcmp(a->last->name, name, nlen)) {
+        *ksp = a->last;
+        return 0;
+    }
+    memcpy(buf, name, nlen);
+    buf[nlen] = 0;
+    int rc = ks_open(a->set, buf, 0, ksp);
+    if (rc == 0)
+        a->last = *ksp;
+    return rc == TXKV_NOTFOUND ? TXKV_IO : rc; /* a write to an unknown keyspace */
+}
+
+/* Checks that a payload of entries decodes; then (apply) applies them at ts. */
+static int entries(struct applier *a, const struct rec *r, bool apply, uint64_t ts, bool fresh)
+{
+    const char *p = r->payload, *end = r->payload + r->len;
+    while (p < end) {
+        if (end - p < 8)
+            return TXKV_IO;
+        uint16_t klen;
+        uint32_t vlen;
+        bool tomb = p[0] & 1;
+        size_t nlen = (unsigned char)p[1];
+        memcpy(&klen, p + 2, 2);
+        memcpy(&vlen, p + 4, 4);
+        if ((size_t)(end - p) < 8 + nlen + klen + (size_t)vlen || !nlen || !klen || (tomb && vlen))
+            return TXKV_IO;
+        if (apply) {
+            struct txkv_ks *ks;
+            int rc = find_ks(a, p + 8, nlen, &ks);
+            if (!rc)
+                rc = wal_apply_write(ks, p + 8 + nlen, klen, p + 8 + nlen + klen, vlen, tomb, ts,
+                                     fresh);
+            if (rc)
+                return rc;
+        }
+        p += 8 + nlen + klen + vlen;
+    }
+    return 0;
+}
+
+static int keyspace_rec(struct applier *a, const struct rec *r)
+{
+    char name[256];
+    if (r->len < 2 || r->len != 2 + (size_t)(unsigned char)r->payload[1] || r->len == 2)
+        return TXKV_IO;
+    memcpy(name, r->payload + 2, r->len - 2);
+    name[r->len - 2] = 0;
+    struct txkv_ks *ks;
+    unsigned flags = (unsigned char)r->payload[0] & (TXKV_HASH | TXKV_ORDERED);
+    return wal_apply_keyspace(a->set, name, flags, &ks);
+}
+
+struct mapped {
+    int fd;
+    const char *p;
+    size_t size;
+};
+
+static int map_file(struct wal *w, const char *fmt, uint64_t n, struct mapped *m)
+{
+    char *path = wal_path(w, fmt, n);
+    if (!path)
+        return TXKV_NOMEM;
+    m->fd = open(path, O_RDWR | O_CLOEXEC);
+    free(path);
+    m->p = NULL;
+    m->size = 0;
+    if (m->fd < 0)
+        return TXKV_IO;
+    struct stat st;
+    if (fstat(m->fd, &st)) {
+        close(m->fd);
+        return TXKV_IO;
+    }
+    m->size = (size_t)st.st_size;
+    if (m->size) {
+        void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
+        if (p == MAP_FAILED) {
+            close(m->fd);
+            return TXKV_IO;
+        }
+        m->p = p;
+    }
+    return 0;
+}
+
+static void unmap_file(struct mapped *m)
+{
+    if (m->p)
+        munmap((void *)m->p, m->size);
+    close(m->fd);
+}
+
+static int load_checkpoint(struct wal *w, struct applier *a, uint64_t ts)
+{
+    struct mapped m;
+    int rc = map_file(w, "ckpt-%016llx.ckpt", ts, &m);
+    if (rc)
+        return rc;
+    size_t off = 0;
+    bool complete = false;
+    struct rec r;
+    while (!rc && !complete) {
+        int k = parse_rec(m.p + off, m.size - off, &r);
+        if (k != REC_OK) {
+            rc = k == REC_NEWER ? TXKV_INVALID : TXKV_IO; /* a damaged checkpoint */
+            break;
+        }
+        if (r.ts != ts)
+            rc = TXKV_IO;
+        else if (r.type == WAL_KEYSPACE)
+            rc = keyspace_rec(a, &r);
+        else if (r.type == WAL_CKPT_DATA)
+            rc = entries(a, &r, true, ts, true);
+        else if (r.type == WAL_CKPT_END)
+            complete = true;
+        else
+            rc = TXKV_INVALID;
+        off += r.size;
+    }
+    unmap_file(&m);
+    return rc;
+}
+
+/* Replays segment seg; *end: where its good records end (< size: torn). */
+static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64_t *last_ts,
+                          size_t *goodp, size_t *sizep)
+{
+    struct mapped m;
+    int rc = map_file(w, "wal-%016llx.log", seg, &m);
+    if (rc)
+        return rc;
+    uint64_t ckpt_ts = atomic_load(&w->ckpt_ts);
+    size_t off = 0;
+    struct rec r;
+    while (off < m.size) {
+        int k = parse_rec(m.p + off, m.size - off, &r);
+        if (k == REC_NEWER) {
+            rc = TXKV_INVALID;
+            break;
+        }
+        if (k == REC_TORN)
+            break;
+        if (r.type == WAL_KEYSPACE) {
+            if ((rc = keyspace_rec(a, &r)))
+                break;
+        } else if (r.type == WAL_COMMIT) {
+            if (r.ts > ckpt_ts) {
+                if (r.ts <= *last_ts || entries(a, &r, false, 0, false))
+                    break; /* out of order or undecodable: treat as the end */
+                if ((rc = entries(a, &r, true, r.ts, false)))
+                    break;
+                *last_ts = r.ts;
+            }
+        } else {
+            rc = TXKV_INVALID;
+            break;
+        }
+        off += r.size;
+    }
+    *goodp = off;
+    *sizep = m.size;
+    unmap_file(&m);
+    return rc;
+}
+
+static int cut_segment(struct wal *w, uint64_t seg, size_t good)
+{
+    char *p = wal_path(w, "wal-%016llx.log", seg);
+    if (!p)
+        return TXKV_NOMEM;
+    int fd = open(p, O_RDWR | O_CLOEXEC);
+    free(p);
+    if (fd < 0)
+        return TXKV_IO;
+    int e = ftruncate(fd, (off_t)good) || wal_io.fsync(fd);
+    close(fd);
+    return e ? TXKV_IO : 0;
+}
+
+static void remove_file(struct wal *w, const char *fmt, uint64_t n)
+{
+    char *p = wal_path(w, fmt, n);
+    if (p)
+        unlink(p);
+    free(p);
+}
+
+static int recover_scan(struct wal *w, struct dirscan *s)
+{
+    struct applier a = {w->ks, NULL};
+    uint64_t last_ts = 0, ckpt_ts = 0;
+    int rc = 0;
+    if (s->nckpts) {
+        ckpt_ts = s->ckpts[s->nckpts - 1];
+        atomic_store(&w->ckpt_ts, ckpt_ts);
+        if ((rc = load_checkpoint(w, &a, ckpt_ts)))
+            return rc;
+        for (size_t i = 0; i + 1 < s->nckpts; i++)
+            remove_file(w, "ckpt-%016llx.ckpt", s->ckpts[i]);
+    }
+    last_ts = ckpt_ts;
+    bool ended = false;
+    uint64_t last_kept = 0;
+    size_t last_good = 1;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        size_t good = 0, size = 0;
+        if (ended) {
+            struct stat st;
+            char *p = wal_path(w, "wal-%016llx.log", s->segs[i]);
+            if (p && !stat(p, &st))
+                w->recovered_dropped += (uint64_t)st.st_size;
+            free(p);
+            remove_file(w, "wal-%016llx.log", s->segs[i]);
+            continue;
+        }
+        if ((rc = replay_segment(w, &a, s->segs[i], &last_ts, &good, &size)))
+            return rc;
+        w->log_bytes += good;
+        last_kept = s->segs[i];
+        last_good = good;
+        if (good < size) {
+            w->recovered_dropped += size - good;
+            if ((rc = cut_segment(w, s->segs[i], good)))
+                return rc;
+            ended = true;
+        }
+    }
+    if (ended && wal_fsync_dir(w))
+        return TXKV_IO;
+    /* Restore the clock: the next commit follows everything recovered. */
+    if (last_ts > 1) {
+        atomic_store(&w->store->next_ts, last_ts);
+        atomic_store(&w->store->visible_ts, last_ts);
+    }
+    /* An empty last segment (opened and closed with no commit) is reused. */
+    w->seg = last_kept && !last_good ? last_kept : s->nsegs ? s->segs[s->nsegs - 1] + 1 : 1;
+    w->first_seg = s->nsegs ? s->segs[0] : w->seg;
+    return wal_open_first_segment(w);
+}
+
+static int init_wal(const txkv_options *o, struct wal *w)
+{
+    w->fd = w->dirfd = w->lockfd = -1;
+    mutex_init(&w->mu);
+    pthread_mutex_init(&w->ckpt_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->bg_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->sync = o->sync;
+    w->interval_ms = o->sync_interval_ms ? o->sync_interval_ms : 100;
+    w->ckpt_bytes = o->checkpoint_log_bytes;
+    if (!(w->dir = strdup(o->dir)))
+        return TXKV_NOMEM;
+    return 0;
+}
+
+int wal_open(const txkv_options *o, struct record_store *store, struct ks_set *ks, struct gc *gc,
+             struct wal **wp)
+{
+    struct dirscan s = {0};
+    struct wal *w;
+    int rc;
+
+    *wp = NULL;
+    if (!*o->dir ||
+        (o->sync != TXKV_SYNC_COMMIT && o->sync != TXKV_SYNC_INTERVAL && o->sync != TXKV_SYNC_NONE))
+        return TXKV_INVALID;
+    if (!(w = calloc(1, sizeof *w)))
+        return TXKV_NOMEM;
+    w->store = store;
+    w->ks = ks;
+    w->gc = gc;
+    if ((rc = init_wal(o, w)))
+        goto fail;
+    if (mkdir(o->dir, 0777) && errno != EEXIST) {
+        rc = errno == ENOENT || errno == ENOTDIR ? TXKV_INVALID : TXKV_IO;
+        goto fail;
+    }
+    if ((w->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = errno == ENOTDIR ? TXKV_INVALID : TXKV_IO;
+        goto fail;
+    }
+    /* Nothing is written before we know the directory is ours (or empty). */
+    if ((rc = scan_dir(w->dirfd, &s)))
+        goto fail;
+    if (s.has_format ? (rc = check_format(w->dirfd)) != 0
+                     : (s.foreign || s.nsegs || s.nckpts) && (rc = TXKV_INVALID))
+        goto fail;
+    w->lockfd = openat(w->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (w->lockfd < 0) {
+        rc = TXKV_IO;
+        goto fail;
+    }
+    if (flock(w->lockfd, LOCK_EX | LOCK_NB)) {
+        rc = errno == EWOULDBLOCK ? TXKV_BUSY : TXKV_IO;
+        goto fail;
+    }
+    if (!s.has_format && (rc = write_format(w)))
+        goto fail;
+    unlinkat(w->dirfd, "ckpt.tmp", 0);
+    unlinkat(w->dirfd, "FORMAT.tmp", 0);
+    gc_pin_register(gc, &w->pin);
+    if ((rc = recover_scan(w, &s)) || (rc = wal_start_thread(w)))
+        goto fail;
+    free(s.segs);
+    free(s.ckpts);
+    *wp = w;
+    return 0;
+fail:
+    free(s.segs);
+    free(s.ckpts);
+    wal_close(w);
+    return rc;
+}

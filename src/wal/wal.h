@@ -1,0 +1,165 @@
+/*
+ * wal.h - optional durability: the write-ahead log, group commit, sync
+ * policies, checkpoints from an MVCC snapshot, and recovery.
+ *
+ * Layer: wal (base <- index <- record <- lock <- gc <- wal <- txn <- db).
+ * Only databases opened with txkv_options.dir have a struct wal; the
+ * commit path tests one pointer (txn_global.wal) and does nothing else
+ * when it is NULL.  src/wal/README gives the invariants, docs/durability.md
+ * the file formats and what each sync policy can lose.
+ */
+#ifndef TXKV_WAL_WAL_H
+#define TXKV_WAL_WAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/util.h"
+#include "gc/gc.h"
+#include "record/keyspace.h"
+#include "record/record.h"
+#include "txkv.h"
+
+/* The file format (docs/durability.md). */
+#define WAL_FORMAT_VERSION 1
+#define WAL_REC_HDR        16 /* type, version, 2 zero bytes, u32 payload length, u64 ts */
+#define WAL_REC_TAIL       8  /* XXH3-64 of header + payload */
+#define WAL_REC_MAX        ((size_t)1 << 31)
+enum wal_rec_type {
+    WAL_COMMIT = 1,    /* one committing transaction's writes */
+    WAL_KEYSPACE = 2,  /* a keyspace created: u8 flags, u8 name length, name */
+    WAL_CKPT_DATA = 3, /* checkpoint: a batch of live keys, entries as WAL_COMMIT */
+    WAL_CKPT_END = 4,  /* checkpoint: complete; payload u64 number of keys */
+};
+
+/*
+ * The seam every write and sync goes through, so that tests can make them
+ * fail (ENOSPC, EIO, short writes).  Each returns what the system call
+ * returns (-1 with errno set on failure).
+ */
+struct wal_io {
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int (*fdatasync)(int fd);
+    int (*fsync)(int fd);
+};
+
+/* A record being built (a commit's, outside any lock). */
+struct wal_rec {
+    char *buf;
+    size_t len, cap;
+};
+
+struct wal {
+    /* ---- the log: guarded by mu (a leaf lock but for the I/O of a leader,
+     * which runs without it) */
+    struct mutex mu;
+    pthread_cond_t cv; /* waiters for written/synced, and for the leader's end */
+    char *buf;         /* appended, not yet handed to a leader */
+    size_t len, cap;
+    char *spare; /* the leader's buffer while it writes */
+    size_t spare_cap;
+    uint64_t appended, written, synced; /* LSNs: log bytes since open */
+    _Atomic bool leader;                /* someone is writing/syncing */
+    uint64_t last_ts;                   /* commit ts of the last appended commit */
+    uint64_t log_bytes;                 /* bytes in the segments since the last checkpoint */
+    bool ckpt_wanted;                   /* log_bytes passed ckpt_bytes */
+    _Atomic int failed;                 /* 0, or the errno that failed the log */
+
+    /* the segment being written: changed by a leader only (rotation) */
+    int fd;
+    uint64_t seg;       /* its number (wal-SEG.log) */
+    uint64_t first_seg; /* the oldest segment still on disk (checkpoints) */
+    off_t seg_off;      /* bytes in it */
+
+    /* ---- fixed at open */
+    char *dir;
+    int dirfd, lockfd;
+    int sync;
+    uint32_t interval_ms;
+    uint64_t ckpt_bytes; /* automatic checkpoint threshold; 0 = none */
+    struct record_store *store;
+    struct ks_set *ks;
+    struct gc *gc;
+
+    /* ---- checkpoints: ckpt_mu serialises them */
+    pthread_mutex_t ckpt_mu;
+    struct gc_pin pin;
+    _Atomic uint64_t ckpt_ts; /* ts of the newest checkpoint, 0 if none */
+    uint64_t recovered_dropped;
+
+    /* ---- the background thread (interval syncs, automatic checkpoints) */
+    pthread_cond_t bg_cv; /* on mu */
+    pthread_t thread;
+    bool thread_running, stop;
+};
+
+/*
+ * Opens (creating or recovering) the database directory o->dir into the
+ * empty store and keyspaces given; on success *wp is the log, ready for
+ * commits, and the commit clock is restored.  Errors: TXKV_BUSY (open
+ * elsewhere), TXKV_INVALID (not a txkv directory, a newer format, bad
+ * options), TXKV_IO, TXKV_NOMEM, TXKV_FULL (the data passes mem_limit).
+ * Single-threaded: before the database is handed out.
+ */
+int wal_open(const txkv_options *o, struct record_store *store, struct ks_set *ks, struct gc *gc,
+             struct wal **wp);
+/* Stops the thread, writes and syncs what is appended (unless the log
+ * failed), releases the directory. */
+void wal_close(struct wal *w);
+
+/* ---- the commit path (txn/commit.c) ---- */
+
+/* 0 or TXKV_IO: a failed log acknowledges no more commits. */
+static inline int wal_check(struct wal *w)
+{
+    return atomic_load_explicit(&w->failed, memory_order_relaxed) ? TXKV_IO : 0;
+}
+/* Adds one write to a commit record being built; 0 or TXKV_NOMEM. */
+int wal_rec_add(struct wal_rec *r, const struct txkv_ks *ks, const void *key, size_t klen,
+                const void *val, size_t vlen, bool tomb);
+/* Frees the record's buffer. */
+void wal_rec_free(struct wal_rec *r);
+/*
+ * Appends the record, stamped ts, to the log and returns its end LSN (0 if
+ * the log has failed).  The caller guarantees that appends happen in ts
+ * order (commit.c calls it in the publish section, see src/wal/README).
+ * Never blocks on I/O.
+ */
+uint64_t wal_append_commit(struct wal *w, struct wal_rec *r, uint64_t ts);
+/* Waits until the log up to lsn is durable as the sync policy promises
+ * (COMMIT: synced; INTERVAL, NONE: handed to the OS).  0 or TXKV_IO. */
+int wal_wait(struct wal *w, uint64_t lsn);
+
+/* Logs a keyspace creation and waits as for a commit.  0 or TXKV_IO. */
+int wal_log_keyspace(struct wal *w, const struct txkv_ks *ks);
+
+/* txkv_checkpoint.  0, TXKV_IO, TXKV_NOMEM. */
+int wal_checkpoint(struct wal *w);
+
+/* For txkv_stats. */
+void wal_stats(struct wal *w, struct txkv_stats *st);
+
+/* ---- inside the module ---- */
+
+/* log.c */
+extern struct wal_io wal_io;
+int wal_write_all(int fd, const void *buf, size_t n, off_t off);
+int wal_rotate(struct wal *w, uint64_t *last_ts);
+int wal_start_thread(struct wal *w);
+size_t wal_encode_hdr(char *p, int type, size_t payload, uint64_t ts);
+void wal_seal(char *rec, size_t payload);
+char *wal_path(const struct wal *w, const char *fmt, uint64_t n);
+int wal_fsync_dir(struct wal *w);
+/* Opens segment w->seg for writing at its start (recovery, at open). */
+int wal_open_first_segment(struct wal *w);
+/* apply.c: recovery's writes into the store */
+int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **ksp);
+/* fresh: the key is known to have no record yet (a checkpoint's keys). */
+int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen,
+                    bool tomb, uint64_t ts, bool fresh);
+
+#endif /* TXKV_WAL_WAL_H */
