@@ -94,6 +94,8 @@
 #define BT_INLINE 16
 /* How far ahead an iterator prefetches long keys' bytes it will copy. */
 #define BT_ITER_PREFETCH 12
+/* An iterator prefetches the next leaf when this many entries of its leaf are left. */
+#define BT_ITER_SIBLING 16
 
 #define BT_OBSOLETE 1u
 #define BT_LOCKED   2u
@@ -1182,13 +1184,49 @@ void btree_iter_fini(struct btree_iter *it)
 void btree_iter_unpin(struct btree_iter *it)
 {
     it->leaf = NULL;
+    it->parent = NULL;
 }
 
 static int iter_none(struct btree_iter *it)
 {
     it->valid = 0;
     it->leaf = NULL;
+    it->parent = NULL;
     return TXKV_NOTFOUND;
+}
+
+/*
+ * The neighbour, in direction dir (+1 or -1), of the hint's leaf as the
+ * parent holds it: read without validation, so only good for a prefetch
+ * (which never faults; the node itself stays allocated for the section).
+ * NULL at the parent's edge or without a parent.
+ */
+static inline const struct bt_node *sibling_guess(const struct btree_iter *it, int dir)
+{
+    const struct bt_inner *p = it->parent;
+    if (!p)
+        return NULL;
+    int i = it->pslot + dir;
+    if (i < 0 || i > (int)clamp_count(LD(p->h.count), BT_INNER_CAP))
+        return NULL;
+    return LD(p->child[i]);
+}
+
+/*
+ * Called once the iterator stands on slot s of a leaf of cnt entries, moving
+ * in direction dir: when few entries are left (exactly BT_ITER_SIBLING, or
+ * fewer on arrival), start fetching the next leaf, so that stepping into it
+ * (iter_hop) finds it in cache.
+ */
+static inline void prefetch_sibling(const struct btree_iter *it, unsigned cnt, unsigned s, int dir,
+                                    int arrived)
+{
+    unsigned left = dir > 0 ? cnt - 1 - s : s;
+    if (left == BT_ITER_SIBLING || (arrived && left < BT_ITER_SIBLING)) {
+        const struct bt_node *n = sibling_guess(it, dir);
+        if (n)
+            node_prefetch(n, 1);
+    }
 }
 
 /* Starts fetching the bytes of out-of-line keys in slots [from, to) of l. */
@@ -1210,7 +1248,7 @@ static int iter_take(struct btree_iter *it, struct bt_leaf *l, uint64_t v, unsig
     void *val = LD(l->slot[s].val);
     if (!validate(&l->h, v))
         return 0;
-    if (e.len > it->kcap) {
+    if (e.len > it->kcap || !it->kcap) { /* the buffer always holds BT_INLINE bytes */
         size_t cap = it->kcap ? it->kcap : 32;
         while (cap < e.len)
             cap *= 2;
@@ -1222,9 +1260,9 @@ static int iter_take(struct btree_iter *it, struct bt_leaf *l, uint64_t v, unsig
         it->kbuf = nb;
         it->kcap = cap;
     }
-    if (e.len <= BT_INLINE) {
-        uint8_t buf[BT_INLINE];
-        memcpy(it->kbuf, ent_bytes(&e, buf), e.len);
+    if (e.len <= BT_INLINE) { /* both words, padding included: a fixed-size copy */
+        uint64_t w[2] = {be64(e.pfx), be64(e.kx)};
+        memcpy(it->kbuf, w, sizeof(w));
     } else {
         if (it->leaf != l) { /* arriving at a leaf: fetch the long keys ahead at once */
             unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
@@ -1258,10 +1296,12 @@ static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enu
     assert_in_rcu_section();
     if (how != BT_FIRST && how != BT_LAST)
         key_init(&k, key, klen);
+    int forward = how == BT_FIRST || how == BT_GE || how == BT_GT;
     for (;;) {
         struct bt_fences fence;
+        struct bt_path path;
         uint64_t v;
-        struct bt_leaf *l = descend(it->t, &k, how, &v, &fence, NULL);
+        struct bt_leaf *l = descend(it->t, &k, how, &v, &fence, &path);
         unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
         int s, eq = 0, pos = 0;
         if (how != BT_FIRST && how != BT_LAST) {
@@ -1290,14 +1330,20 @@ static int iter_find(struct btree_iter *it, const uint8_t *key, size_t klen, enu
             break;
         }
         if (s >= 0 && (unsigned)s < cnt) {
+            /* The parent, validated after l's version was read (lock coupling). */
+            int h = path.height;
+            it->parent = h ? path.node[h - 1] : NULL;
+            it->parent_version = h ? path.ver[h - 1] : 0;
+            it->pslot = h ? (int)path.idx[h - 1] : 0;
             int r = iter_take(it, l, v, (unsigned)s);
             if (r == 0)
                 continue;
+            if (r == 1)
+                prefetch_sibling(it, cnt, (unsigned)s, forward ? 1 : -1, 1);
             return r == 1 ? 0 : r;
         }
         if (!validate(&l->h, v)) /* the fences and "nothing here" held at v */
             continue;
-        int forward = how == BT_FIRST || how == BT_GE || how == BT_GT;
         struct bt_ent *f = forward ? &fence.hi : &fence.lo;
         if (f->len == 0)
             return iter_none(it);
@@ -1330,29 +1376,92 @@ int btree_last(struct btree_iter *it)
 }
 
 /*
- * First key > the current one.  The hint makes this O(1) while the leaf is
- * unchanged; otherwise it searches from the key copy, which need not be in
- * the tree any more.  TXKV_NOTFOUND, and nothing else, on an unpositioned
- * iterator.
+ * Steps from the hint's leaf l, read at version v and found to hold nothing
+ * beyond the current slot in direction dir, into its neighbour under the
+ * same parent: the first (dir > 0) or last entry there.  1 done, 0 not
+ * possible (no parent, at the parent's edge, a version changed, an empty
+ * neighbour: the caller searches instead), TXKV_NOMEM.
+ *
+ * Why the entry taken is the next key: the parent unchanged since the
+ * descent means l is still its child pslot and the neighbour its child
+ * pslot + dir, with the separator between them unchanged (B1); l held
+ * nothing beyond the current key at v, and the neighbour, read with lock
+ * coupling on the parent, covers the keys on the other side of that
+ * separator.  So as with iter_find, the key returned was in the tree at the
+ * neighbour's validated version, and a key present all along is not skipped.
+ */
+static int iter_hop(struct btree_iter *it, struct bt_leaf *l, uint64_t v, int dir)
+{
+    const struct bt_inner *p = it->parent;
+    uint64_t pv = it->parent_version;
+    if (!p || !validate(&l->h, v)) /* the count the caller read is l's at v */
+        return 0;
+    int i = it->pslot + dir;
+    unsigned pcnt = clamp_count(LD(p->h.count), BT_INNER_CAP);
+    if (i < 0 || i > (int)pcnt)
+        return 0;
+    struct bt_node *n = LD(p->child[i]);
+    if (!validate(&p->h, pv)) /* i was in range and n is a child p really held */
+        return 0;
+    int obsolete;
+    uint64_t nv = read_lock(n, &obsolete);
+    /* Lock coupling: p unchanged after n's version was read, so n still covers its range. */
+    if (obsolete || !validate(&p->h, pv))
+        return 0;
+    unsigned cnt = clamp_count(LD(n->count), BT_LEAF_CAP);
+    if (cnt == 0) /* an empty leaf waiting to be unlinked: search past it */
+        return 0;
+    unsigned s = dir > 0 ? 0 : cnt - 1;
+    int r = iter_take(it, (struct bt_leaf *)n, nv, s); /* validates cnt at nv */
+    if (r != 1)
+        return r;
+    it->pslot = i;
+    prefetch_sibling(it, cnt, s, dir, 1);
+    return 1;
+}
+
+/*
+ * Moves from the hint's leaf, if it is unchanged, one entry in direction
+ * dir: within the leaf, or into its neighbour (iter_hop).  1 done, 0 the
+ * caller must search, TXKV_NOMEM.
+ */
+static inline int iter_step(struct btree_iter *it, int dir)
+{
+    struct bt_leaf *l = it->leaf;
+    if (!l)
+        return 0;
+    uint64_t v = __atomic_load_n(&l->h.version, __ATOMIC_ACQUIRE); /* pairs with write_unlock */
+    if (v != it->leaf_version)
+        return 0;
+    unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
+    int s = it->slot + dir;
+    if (s < 0 || (unsigned)s >= cnt)
+        return iter_hop(it, l, v, dir);
+    unsigned u = (unsigned)s;
+    if (dir > 0 && u + BT_ITER_PREFETCH < cnt)
+        prefetch_keys(l, u + BT_ITER_PREFETCH, u + BT_ITER_PREFETCH + 1);
+    else if (dir < 0 && u >= BT_ITER_PREFETCH)
+        prefetch_keys(l, u - BT_ITER_PREFETCH, u - BT_ITER_PREFETCH + 1);
+    int r = iter_take(it, l, v, u);
+    if (r == 1)
+        prefetch_sibling(it, cnt, u, dir, 0);
+    return r;
+}
+
+/*
+ * First key > the current one.  The hint makes this O(1) while the leaf
+ * (or, to step into the next leaf, its parent) is unchanged; otherwise it
+ * searches from the key copy, which need not be in the tree any more.
+ * TXKV_NOTFOUND, and nothing else, on an unpositioned iterator.
  */
 int btree_next(struct btree_iter *it)
 {
     assert_in_rcu_section();
     if (!it->valid)
         return TXKV_NOTFOUND;
-    struct bt_leaf *l = it->leaf;
-    if (l) {
-        uint64_t v = __atomic_load_n(&l->h.version, __ATOMIC_ACQUIRE); /* pairs with write_unlock */
-        unsigned s = (unsigned)it->slot + 1;
-        unsigned cnt = clamp_count(LD(l->h.count), BT_LEAF_CAP);
-        if (v == it->leaf_version && s < cnt) {
-            if (s + BT_ITER_PREFETCH < cnt)
-                prefetch_keys(l, s + BT_ITER_PREFETCH, s + BT_ITER_PREFETCH + 1);
-            int r = iter_take(it, l, v, s);
-            if (r != 0)
-                return r == 1 ? 0 : r;
-        }
-    }
+    int r = iter_step(it, +1);
+    if (r != 0)
+        return r == 1 ? 0 : r;
     return iter_find(it, it->kbuf, it->klen, BT_GT);
 }
 
@@ -1362,17 +1471,8 @@ int btree_prev(struct btree_iter *it)
     assert_in_rcu_section();
     if (!it->valid)
         return TXKV_NOTFOUND;
-    struct bt_leaf *l = it->leaf;
-    if (l && it->slot > 0) {
-        uint64_t v = __atomic_load_n(&l->h.version, __ATOMIC_ACQUIRE); /* pairs with write_unlock */
-        unsigned s = (unsigned)it->slot - 1;
-        if (v == it->leaf_version) {
-            if (s >= BT_ITER_PREFETCH)
-                prefetch_keys(l, s - BT_ITER_PREFETCH, s - BT_ITER_PREFETCH + 1);
-            int r = iter_take(it, l, v, s);
-            if (r != 0)
-                return r == 1 ? 0 : r;
-        }
-    }
+    int r = iter_step(it, -1);
+    if (r != 0)
+        return r == 1 ? 0 : r;
     return iter_find(it, it->kbuf, it->klen, BT_LT);
 }

@@ -63,10 +63,13 @@ size_t btree_mem(struct btree *t);
  * A position.  It keeps a private copy of its current key, so it stays usable
  * while others insert and remove around it and across read-side sections:
  * next/prev continue from the key it was on, whether or not that key is still
- * in the tree.  It also keeps a hint (the leaf and its version) that makes
- * next/prev O(1) while the leaf is unchanged; the hint is only trusted within
- * the read-side section that set it, so call btree_iter_unpin() before
- * leaving that section if the iterator will be used again later.
+ * in the tree.  It also keeps a hint (the leaf and its version, the leaf's
+ * parent and its version) that makes next/prev O(1) while the leaf is
+ * unchanged, and lets them step into the neighbouring leaf (prefetched a few
+ * entries before it is needed) without a descent while the parent is
+ * unchanged.  The hint is only trusted within the read-side section that set
+ * it, so call btree_iter_unpin() before leaving that section if the iterator
+ * will be used again later.
  */
 struct btree_iter {
     struct btree *t;
@@ -80,6 +83,9 @@ struct btree_iter {
     void *leaf;
     uint64_t leaf_version;
     int slot;
+    void *parent; /* the leaf's parent as the descent met it, and its version */
+    uint64_t parent_version;
+    int pslot; /* the leaf's index among the parent's children */
 };
 
 void btree_iter_init(struct btree *t, struct btree_iter *it);

@@ -9,6 +9,16 @@
  * section.  The key the cursor is on points into a record or the
  * transaction's arena, both stable until the transaction ends.
  *
+ * Scans touch each record once.  A key of up to CKEY_INLINE bytes is copied
+ * from the B+tree's leaf (which holds it whole) into the batch, and every
+ * comparison the cursor makes reads that copy; the pointer handed to the
+ * caller is the record's key, which nothing reads unless the caller does.
+ * So a batch reads, per key, the leaf entry, the record's line holding its
+ * newest-version pointer and the version: pass 1 walks the leaves
+ * (btree_next prefetches the next leaf) and prefetches every record, pass 2
+ * loads each record's head and prefetches the version, pass 3 reads the
+ * versions -- so the misses of a batch overlap instead of queueing.
+ *
  * Merge: in the cursor's direction, the next key is the nearer of the next
  * visible B+tree entry and the next pending write of this keyspace; on a tie
  * the pending write wins, and a pending delete hides the key.
@@ -36,6 +46,12 @@
 #include "txn/txn.h"
 
 #define CURSOR_BATCH 64
+/* The first batch from a new position: each refill doubles, up to CURSOR_BATCH.
+ * A short scan (or a seek read once) pays for few records, a long one soon
+ * reads full batches; 16 misses in flight is most of what the core overlaps. */
+#define CURSOR_BATCH_FIRST 16
+/* Keys up to this long are copied whole (the B+tree's leaves hold them whole). */
+#define CKEY_INLINE 16
 
 enum { POS_NONE, POS_ON, POS_BEFORE, POS_AFTER };
 
@@ -50,10 +66,17 @@ struct cpos {
 };
 
 struct cent {
-    const uint8_t *key;
+    const uint8_t *key; /* the record's key: what the caller gets */
     size_t klen;
     struct version *v;
+    uint8_t kin[CKEY_INLINE]; /* key's bytes when klen <= CKEY_INLINE: what comparisons read */
 };
+
+/* The bytes comparisons read for batch entry d: never the record's for a short key. */
+static inline const uint8_t *cent_ckey(const struct cent *d)
+{
+    return d->klen <= CKEY_INLINE ? d->kin : d->key;
+}
 
 struct txkv_cursor {
     _Atomic uint32_t gen;    /* handles of the open cursor carry it */
@@ -64,14 +87,18 @@ struct txkv_cursor {
     int pos;                       /* POS_*, relative to key */
     const uint8_t *key;            /* record key or arena copy: valid until txn ends */
     size_t klen;
+    const uint8_t *ckey; /* key's bytes for comparisons: key, or kin */
+    uint8_t kin[CKEY_INLINE];
     const void *val;
     size_t vlen;
     /* batch from the tree, in direction bdir, all beyond `key` when filled */
     struct cent buf[CURSOR_BATCH];
     int nbuf, bpos, bdir; /* bdir 0: no batch */
+    int bsize;            /* entries the next fill looks at */
     bool bend;            /* the batch reached the end of the keyspace */
-    const uint8_t *blast; /* last tree key the batch looked at (a record's key) */
+    const uint8_t *blast; /* last tree key the batch looked at: blastbuf or a record's key */
     size_t blastlen;
+    uint8_t blastbuf[CKEY_INLINE];
     struct btree_iter it;
 };
 
@@ -111,7 +138,7 @@ static int cursor_open(struct txkv_txn *t, txkv_txn *h, struct txkv_ks *ks, txkv
     atomic_store_explicit(&c->txn_h, (uintptr_t)h, memory_order_relaxed);
     c->ks = ks;
     c->pos = POS_NONE;
-    c->key = NULL;
+    c->key = c->ckey = NULL;
     c->klen = 0;
     c->nbuf = c->bpos = c->bdir = 0;
     c->bend = false;
@@ -227,21 +254,31 @@ struct cbound {
     size_t klen;
 };
 
-/* The records a batch looked at, in order. */
+/* The records a batch looked at, in order, with the short keys' bytes. */
 struct cands {
     struct record *rec[CURSOR_BATCH];
     size_t klen[CURSOR_BATCH];
+    uint8_t kin[CURSOR_BATCH][CKEY_INLINE];
     int n;
     int rc;      /* the iterator's last result */
     bool passed; /* stopped at the bound */
 };
 
+/* Starts fetching what pass 2 reads of r: its first line and the one holding
+ * its newest-version pointer (the same line unless the record straddles). */
+static inline void record_prefetch(const struct record *r)
+{
+    __builtin_prefetch(r);
+    __builtin_prefetch(&r->head);
+}
+
 /* Pass 1 of a batch: walks the tree from `from` (its nodes hold the keys),
- * collecting records and prefetching each.  RCU read side. */
+ * collecting records and prefetching each.  Reads no record.  RCU read side. */
 static void collect(struct txkv_cursor *c, const struct cpos *from, const struct cbound *stop,
                     struct cands *cs)
 {
     int dir = from->dir, rc;
+    bool past_from = false; /* keys come strictly in order: once beyond from, all are */
     assert_in_rcu_section();
     struct cpos past = {stop ? stop->key : NULL, stop ? stop->klen : 0, dir, false};
     if (!from->key)
@@ -251,15 +288,18 @@ static void collect(struct txkv_cursor *c, const struct cpos *from, const struct
                      : btree_seek_le(&c->it, from->key, from->klen);
     cs->n = 0;
     cs->passed = false;
-    for (; rc == 0 && cs->n<CURSOR_BATCH; rc = dir> 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
+    for (; rc == 0 && cs->n<c->bsize; rc = dir> 0 ? btree_next(&c->it) : btree_prev(&c->it)) {
         if (stop && stop->key && beyond(c->it.key, c->it.klen, &past)) {
             cs->passed = true; /* past the range we locked */
             break;
         }
-        if (beyond(c->it.key, c->it.klen, from)) {
-            cs->rec[cs->n] = c->it.val;
+        if (past_from || (past_from = beyond(c->it.key, c->it.klen, from))) {
+            struct record *r = c->it.val;
+            record_prefetch(r);
+            cs->rec[cs->n] = r;
             cs->klen[cs->n] = c->it.klen;
-            __builtin_prefetch(cs->rec[cs->n]);
+            if (c->it.klen <= CKEY_INLINE)
+                memcpy(cs->kin[cs->n], c->it.key, c->it.klen);
             cs->n++;
         }
     }
@@ -288,9 +328,14 @@ static void pick_visible(struct txkv_cursor *c, const struct cands *cs, uint64_t
         struct version *v = version_visible(r, ts);
         if (v && !v->tomb) {
             /* the caller reads the value next: start its other lines too */
-            for (size_t off = 64; off < sizeof *v + v->vlen && off < 512; off += 64)
-                __builtin_prefetch((const char *)v + off);
-            c->buf[c->nbuf++] = (struct cent){r->key, cs->klen[i], v};
+            const char *p = (const char *)v, *end = v->val + v->vlen;
+            for (const char *q = p + 64 - ((uintptr_t)p & 63); q < end && q < p + 512; q += 64)
+                __builtin_prefetch(q);
+            struct cent *d = &c->buf[c->nbuf++];
+            d->key = r->key; /* its address: the record's key line is not read */
+            d->klen = cs->klen[i];
+            d->v = v;
+            memcpy(d->kin, cs->kin[i], CKEY_INLINE);
         }
     }
 }
@@ -317,15 +362,21 @@ static int cursor_read(struct txkv_cursor *c, const struct cpos *from, uint64_t 
     if (cs.rc == TXKV_NOMEM)
         return cs.rc;
     int n = cs.n;
-    c->bend = cs.rc == TXKV_NOTFOUND || !n;
-    c->blast = n ? cs.rec[n - 1]->key : NULL;
-    c->blastlen = n ? cs.klen[n - 1] : 0;
     if (stop && (cs.passed || cs.rc == TXKV_NOTFOUND)) {
         /* A locked re-read covers exactly the locked range: what lies past
-         * it is read (and locked) by the next fill. */
+         * it is read (and locked) by the next fill.  (stop->key may be
+         * blastbuf: it is left as it is.) */
         c->bend = stop->key == NULL;
         c->blast = stop->key;
         c->blastlen = stop->klen;
+    } else {
+        c->bend = cs.rc == TXKV_NOTFOUND || !n;
+        c->blast = NULL;
+        c->blastlen = n ? cs.klen[n - 1] : 0;
+        if (n && c->blastlen <= CKEY_INLINE) /* the leaf's copy: the record is not read */
+            c->blast = memcpy(c->blastbuf, cs.kin[n - 1], c->blastlen);
+        else if (n)
+            c->blast = cs.rec[n - 1]->key;
     }
     return 0;
 }
@@ -350,7 +401,9 @@ static int cursor_fill(struct txkv_cursor *c, const struct cpos *from)
      * at the newest committed state: nobody can change it until we end. */
     if ((rc = lock_range(&t->lk, c->ks, &kr)))
         return rc == TXKV_NOMEM ? rc : txn_fail(t, rc);
-    /* far points into a record key that stays valid while t lives */
+    /* far points into a record key that stays valid while t lives, or to
+     * blastbuf, which the re-read changes only after its last use of far;
+     * from->key is never blastbuf (cursor_step copies it). */
     return cursor_read(c, from, clock_visible(t->g->store), &far);
 }
 
@@ -400,10 +453,17 @@ static struct wentry *ws_next(struct txkv_cursor *c, const struct cpos *from)
     return best;
 }
 
-static void cursor_on(struct txkv_cursor *c, const uint8_t *key, size_t klen,
+/* Puts c on key (the caller's pointer), whose bytes comparisons read at
+ * ckey: key itself, or a batch entry's copy (copied again: batches change). */
+static void cursor_on(struct txkv_cursor *c, const uint8_t *key, const uint8_t *ckey, size_t klen,
                       const struct version *v)
 {
     c->key = key;
+    c->ckey = key;
+    if (ckey != key) {
+        memcpy(c->kin, ckey, CKEY_INLINE);
+        c->ckey = c->kin;
+    }
     c->klen = klen;
     c->val = v->val;
     c->vlen = v->vlen;
@@ -414,14 +474,22 @@ static void cursor_on(struct txkv_cursor *c, const uint8_t *key, size_t klen,
 static int cursor_step(struct txkv_cursor *c, struct cpos from)
 {
     int rc, dir = from.dir;
-    if (c->bdir != dir && (rc = cursor_fill(c, &from)))
-        return rc;
+    if (c->bdir != dir) { /* a new position: a small batch first */
+        c->bsize = CURSOR_BATCH_FIRST;
+        if ((rc = cursor_fill(c, &from)))
+            return rc;
+    }
     for (;;) {
         /* drop batch entries not beyond from (consumed through a tie) */
-        while (c->bpos < c->nbuf && !beyond(c->buf[c->bpos].key, c->buf[c->bpos].klen, &from))
+        while (c->bpos < c->nbuf &&
+               !beyond(cent_ckey(&c->buf[c->bpos]), c->buf[c->bpos].klen, &from))
             c->bpos++;
         if (c->bpos >= c->nbuf && !c->bend) { /* batch used up: read on from where it stopped */
+            uint8_t kb[CKEY_INLINE];          /* the fill rewrites blastbuf; `on` must outlive it */
             struct cpos on = {c->blast, c->blastlen, dir, false};
+            if (c->blast == c->blastbuf)
+                on.key = memcpy(kb, c->blastbuf, c->blastlen);
+            c->bsize = c->bsize < CURSOR_BATCH / 2 ? 2 * c->bsize : CURSOR_BATCH;
             if ((rc = cursor_fill(c, &on)))
                 return rc;
             continue;
@@ -430,21 +498,21 @@ static int cursor_step(struct txkv_cursor *c, struct cpos from)
         struct wentry *w = ws_next(c, &from);
         if (!d && !w) {
             c->pos = dir > 0 ? POS_AFTER : POS_BEFORE;
-            c->key = from.key; /* remember where we ran out, to come back from */
+            c->key = c->ckey = from.key; /* remember where we ran out, to come back from */
             c->klen = from.klen;
             return TXKV_NOTFOUND;
         }
-        int cmp = !d ? 1 : !w ? -1 : key_cmp(d->key, d->klen, w->key, w->klen) * dir;
+        int cmp = !d ? 1 : !w ? -1 : key_cmp(cent_ckey(d), d->klen, w->key, w->klen) * dir;
         if (cmp < 0) {
             c->bpos++;
-            cursor_on(c, d->key, d->klen, d->v);
+            cursor_on(c, d->key, cent_ckey(d), d->klen, d->v);
             return 0;
         }
         /* the pending write is nearer, or the same key */
         if (cmp == 0)
             c->bpos++;
         if (!w->ver->tomb) {
-            cursor_on(c, w->key, w->klen, w->ver);
+            cursor_on(c, w->key, w->key, w->klen, w->ver);
             return 0;
         }
         /* our delete hides the key: look further */
@@ -474,9 +542,9 @@ static int cursor_move(struct txkv_cursor *c, int dir)
         if (dir == (c->pos == POS_AFTER ? +1 : -1))
             return TXKV_NOTFOUND;
         c->bdir = 0;
-        return cursor_step(c, (struct cpos){c->key, c->klen, dir, c->key != NULL});
+        return cursor_step(c, (struct cpos){c->ckey, c->klen, dir, c->ckey != NULL});
     default:
-        return cursor_step(c, (struct cpos){c->key, c->klen, dir, false});
+        return cursor_step(c, (struct cpos){c->ckey, c->klen, dir, false});
     }
 }
 

@@ -4,7 +4,8 @@
  * The model is a sorted array of distinct keys (a "pool") with a presence bit
  * and a value per key.  Random operations (insert, remove with and without an
  * expected value, lookup, seek, seek_le, first, last, next, prev) run on both
- * and must agree.  Probe keys are pool keys and their neighbours (one byte
+ * and must agree; now and then a long walk (op_walk) steps across many
+ * leaves while keys around it come and go.  Probe keys are pool keys and their neighbours (one byte
  * more or less, a byte changed), so seeks land on exact hits, gaps and ends.
  * Pools mix 1-byte keys, keys that are prefixes of each other, keys sharing
  * a long prefix (the tree's 8-byte inline prefix ties) and 65535-byte keys.
@@ -364,6 +365,39 @@ static void op_seek(struct btree *t, struct model *m, struct btree_iter *it)
         step_and_check(m, it, tap_rand(&rng) % 2);
 }
 
+/*
+ * A long walk from a seek: a few hundred steps, mostly in one direction, so
+ * the iterator crosses leaves (stepping into a neighbour leaf through the
+ * parent, or searching when the parent changed); between steps, inserts and
+ * removes near the iterator split and empty the leaves around it, its own
+ * and its parent included.  Every step must agree with the model.
+ */
+static void op_walk(struct btree *t, struct model *m, struct btree_iter *it)
+{
+    static uint8_t buf[70000];
+    size_t len = make_probe(m, buf, sizeof(buf));
+    int forward = tap_rand(&rng) % 2;
+    long want = forward ? next_present(m, pool_bound(m, buf, len, 0))
+                        : prev_present(m, pool_bound(m, buf, len, 1) - 1);
+    check_pos(m, it, forward ? btree_seek(it, buf, len) : btree_seek_le(it, buf, len), want,
+              "walk: seek");
+    unsigned steps = 64 + tap_rand(&rng) % 256;
+    for (unsigned s = 0; s < steps && it->valid; s++) {
+        if (tap_rand(&rng) % 4 == 0) {
+            long i = pool_bound(m, it->key, it->klen, 0) + (long)(tap_rand(&rng) % 81) - 40;
+            if (i >= 0 && (size_t)i < m->n) {
+                if (tap_rand(&rng) % 2)
+                    op_insert(t, m, (size_t)i);
+                else
+                    op_remove(t, m, (size_t)i);
+            }
+        }
+        if (tap_rand(&rng) % 16 == 0)
+            forward = !forward;
+        step_and_check(m, it, forward);
+    }
+}
+
 struct mix {
     unsigned insert, remove, lookup, seek; /* per 100; the rest: first/last, count */
 };
@@ -387,7 +421,10 @@ static void run_ops(struct btree *t, struct model *m, struct btree_iter *pit, un
         } else if ((r -= mix.remove) < mix.lookup) {
             op_lookup(t, m);
         } else if ((r -= mix.lookup) < mix.seek) {
-            op_seek(t, m, &it);
+            if (tap_rand(&rng) % 64 == 0)
+                op_walk(t, m, &it);
+            else
+                op_seek(t, m, &it);
         } else if (r % 3 == 0) {
             check_pos(m, &it, btree_first(&it), next_present(m, 0), "first");
         } else if (r % 3 == 1) {

@@ -2,7 +2,7 @@
  * cursor.c - gets and cursors against a model, with pending writes.
  *
  * Random rounds: a transaction makes random puts and deletes over a small key
- * universe (keys of different lengths, some prefixes of others), then every
+ * universe (keys of 1..19 bytes, some prefixes of others), then every
  * get, a full forward scan, a full backward scan (from txkv_cursor_last and
  * from an unpositioned cursor's prev), random seeks and seek_prevs
  * (last key <= k) followed by random next/prev steps are compared with the
@@ -28,7 +28,7 @@
 
 #define NKEYS 160
 
-static char keys[NKEYS][8];
+static char keys[NKEYS][24];
 static size_t klens[NKEYS];
 static int committed[NKEYS]; /* value or -1 */
 static int pending[NKEYS];   /* value, -1 delete, -2 untouched */
@@ -203,6 +203,12 @@ int main(void)
                 keys[i][klens[i]++] = (char)('0' + i / 10 % 10);
                 j = -1;
             }
+    /* every fifth key padded to 14..19 bytes with 'z' (in no key, so keys stay
+     * unique): keys on both sides of the B+tree's 16 inline bytes, which the
+     * cursor copies from the leaf, and longer ones it reads from the record */
+    for (int i = 0; i < NKEYS; i += 5)
+        while (klens[i] < 14 + (size_t)(i / 5 % 6))
+            keys[i][klens[i]++] = 'z';
     qsort(order, NKEYS, sizeof order[0], cmp_idx);
 
     if (txkv_open(NULL, &db))
