@@ -264,12 +264,14 @@ struct cands {
     bool passed; /* stopped at the bound */
 };
 
-/* Starts fetching what pass 2 reads of r: its first line and the one holding
- * its newest-version pointer (the same line unless the record straddles). */
+/* Starts fetching what pass 2 reads of r: its header (with the newest-version
+ * pointer) and the next line, which holds the inline slot's version header
+ * for keys of up to about 16 bytes (malloc aligns records to 16 bytes, so
+ * the header may straddle two lines anyway). */
 static inline void record_prefetch(const struct record *r)
 {
     __builtin_prefetch(r);
-    __builtin_prefetch(&r->head);
+    __builtin_prefetch((const char *)r + 64);
 }
 
 /* Pass 1 of a batch: walks the tree from `from` (its nodes hold the keys),
