@@ -16,13 +16,17 @@
  * the ordered structures map the key to the record's address.
  *
  * For each structure and thread count the structure is built afresh with
- * --keys keys by one thread (the hash index gets a hash_maintain() at every
- * doubling and at the end, as its owner is meant to call it), the read-only
- * ops run, then insert (which grows it).  Threads start on a barrier, run until the main thread
- * raises a stop flag after --duration seconds, and each times itself with CLOCK_MONOTONIC;
- * ops_per_sec is the sum of the threads' rates.  Every result feeds a per-thread checksum that ends
- * in a volatile sink, and a lookup that misses or an insert that fails is an error (exit status 1),
- * so no work can be optimised away or silently fail.
+ * --keys keys by one thread (the hash index gets a hash_maintain() every
+ * 1024 inserts and at the end, and every 10 ms while threads insert, as
+ * txkv's GC thread calls it), the read-only ops run, then insert (which
+ * grows it).  The hash index's shape (buckets, load, entries a lookup hit
+ * visits) is printed after the build and after the reads.  Threads start
+ * on a barrier, run until the main thread raises a stop flag after
+ * --duration seconds, and each times itself with CLOCK_MONOTONIC;
+ * ops_per_sec is the sum of the threads' rates.  Every result feeds a
+ * per-thread checksum that ends in a volatile sink, and a lookup that misses
+ * or an insert that fails is an error (exit status 1), so no work can be
+ * optimised away or silently fail.
  *
  * Memory per key: malloc's in-use bytes (mallinfo2: all arenas plus
  * mmapped chunks) after the build minus before it, over the key count, plus
@@ -316,6 +320,25 @@ static uint64_t index_scan(struct index *x, struct btree_iter *it, const uint8_t
     return sum;
 }
 
+/*
+ * The hash table's shape: bucket count, load, and how many entries a lookup
+ * hit visits on average (each one a dependent cache miss once the table is
+ * larger than the cache; 1 is the floor).  To stderr, with when saying at
+ * which point of the run.
+ */
+static void report_hash_shape(struct index *x, const char *when)
+{
+    struct hash_stats st;
+
+    hash_stats(x->hash, &st);
+    fprintf(stderr,
+            "# hash shape %s: %zu buckets, %zu entries, load %.2f, %.3f entries visited per hit, "
+            "longest chain %zu, %.1f bucket bytes per key\n",
+            when, st.buckets, st.entries, st.buckets ? (double)st.entries / (double)st.buckets : 0,
+            st.nodes_per_hit, st.max_chain,
+            st.entries ? (double)hash_mem(x->hash) / (double)st.entries : 0);
+}
+
 /* ---- keys and records ---- */
 
 static uint64_t mix64(uint64_t x)
@@ -367,7 +390,8 @@ struct run {
     int nthreads;
     uint64_t nkeys;
     pthread_barrier_t start;
-    int stop; /* set by the main thread when the duration is over */
+    int stop;          /* set by the main thread when the duration is over */
+    uint64_t inserted; /* records the inserting threads took, by chunks (atomic) */
 };
 
 struct worker {
@@ -434,6 +458,7 @@ static void *worker_main(void *arg)
                     break;
                 }
                 used = 0;
+                __atomic_fetch_add(&run->inserted, CHUNK, __ATOMIC_RELAXED);
             }
             struct rec *r = &chunk[used++];
             make_rec(r, next);
@@ -474,6 +499,21 @@ struct result {
 
 static int failed;
 
+/*
+ * Sleeps for secs while threads insert into the hash index, calling
+ * hash_maintain every 10 ms with the count, as txkv's GC thread does.
+ */
+static void wait_maintaining(struct run *run, double secs)
+{
+    struct timespec d = {0, 10 * 1000 * 1000};
+    double end = now() + secs;
+
+    while (now() < end) {
+        nanosleep(&d, NULL);
+        hash_maintain(run->x->hash, run->nkeys + __atomic_load_n(&run->inserted, __ATOMIC_RELAXED));
+    }
+}
+
 /* Runs op on x with t threads; the inserting threads' records are kept in *keep. */
 static double measure(struct index *x, enum op op, int t, const struct options *o,
                       struct worker **keep, int *nkeep)
@@ -498,10 +538,14 @@ static double measure(struct index *x, enum op op, int t, const struct options *
         }
     }
     pthread_barrier_wait(&run.start);
-    d.tv_sec = (time_t)o->duration;
-    d.tv_nsec = (long)((o->duration - (double)d.tv_sec) * 1e9);
-    while (nanosleep(&d, &d) != 0)
-        ;
+    if (x->kind == S_HASH && op == OP_INSERT) {
+        wait_maintaining(&run, o->duration);
+    } else {
+        d.tv_sec = (time_t)o->duration;
+        d.tv_nsec = (long)((o->duration - (double)d.tv_sec) * 1e9);
+        while (nanosleep(&d, &d) != 0)
+            ;
+    }
     __atomic_store_n(&run.stop, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < t; i++) {
         pthread_join(w[i].th, NULL);
@@ -725,15 +769,17 @@ int main(int argc, char **argv)
                     fprintf(stderr, "index-bench: %s: prefill failed\n", struct_names[s]);
                     return 1;
                 }
-                /* As txkv's GC thread does: hash_maintain each time the count doubles,
-                 * which also undoes the liburcu resize race (see src/index/hash.c). */
-                if (s == S_HASH && i + 1 >= 2048 && ((i + 1) & i) == 0)
-                    hash_maintain(x.hash);
+                /* As txkv's GC thread does, now and then (each round): the table
+                 * never resizes by itself. */
+                if (s == S_HASH && (i + 1) % 1024 == 0)
+                    hash_maintain(x.hash, i + 1);
             }
             if (s == S_HASH)
-                hash_maintain(x.hash);
+                hash_maintain(x.hash, o.keys);
             fprintf(stderr, "# %s: built with %" PRIu64 " keys in %.2f s\n", struct_names[s],
                     o.keys, now() - t0);
+            if (s == S_HASH)
+                report_hash_shape(&x, "after the build");
 
             for (int op = 0; op < NOPKINDS; op++) {
                 struct worker *w;
@@ -742,6 +788,8 @@ int main(int argc, char **argv)
                 if (op == OP_INSERT && !have_mem[s]) {
                     /* Before inserts grow it, and after the reads gave resizes time to end. */
                     size_t after = heap_in_use();
+                    if (s == S_HASH)
+                        report_hash_shape(&x, "after the reads");
                     heap_seen[s] = after != before;
                     mem[s] = (double)(after - before) / (double)o.keys;
                     self_mem[s] = (double)index_self_mem(&x) / (double)o.keys;

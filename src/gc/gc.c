@@ -262,19 +262,16 @@ static void gc_sweep(struct gc *gc, uint64_t h)
 }
 
 /*
- * Keeps each hash table sized to its population.  liburcu's automatic
- * resize can get stuck (src/index/hash.c explains the race); resizing
- * explicitly when the population has doubled or halved both sizes the
- * table and unsticks it.  O(n) per call, amortised over n/2 inserts.
+ * Keeps each hash table sized to its population: the table never resizes by
+ * itself (src/index/hash.c says why).  hash_maintain is O(1) unless the
+ * load left its range, then resizes in O(n), amortised over n/2 inserts.
  */
 static void gc_maintain_hashes(struct gc *gc)
 {
     for (struct txkv_ks *ks = ks_first(gc->ks); ks; ks = ks->next) {
         int64_t n = atomic_load_explicit(&ks->nrecords, memory_order_relaxed);
-        if (!ks->hash || (n < 2 * ks->maintained_at + 1024 && 2 * n + 1024 > ks->maintained_at))
-            continue;
-        hash_maintain(ks->hash);
-        ks->maintained_at = n;
+        if (ks->hash)
+            hash_maintain(ks->hash, n > 0 ? (size_t)n : 0);
     }
 }
 

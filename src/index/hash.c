@@ -30,17 +30,19 @@
  *    the table's resize work, and a shrink waits for a grace period, which
  *    would wait for us.  Nor in a call_rcu callback, as liburcu asks.
  *
- * Resizing is liburcu's: it grows the table from add when chains get long
- * (small tables) or when its split counters cross a power of two (large
- * ones), in a worker thread.  liburcu 0.13 (and upstream's current source)
- * has a race there: __cds_lfht_resize_lazy_launch() queues the resize
- * and only then sets ht->resize_initiated = 1; if the worker runs the whole
- * resize and clears the flag before the launching thread sets it (the
- * launcher preempted in between: easy with more threads than cores), the
- * flag stays set, no resize is ever queued again, and chains grow without
- * bound.  hash-concurrent caught a 16-bucket table holding 14,000 entries.
- * cds_lfht_resize() clears the flag, so hash_maintain() calls it, sized from
- * the entry count; the owner calls hash_maintain() now and then.
+ * Resizing is ours, by hash_maintain(h, n) with the owner's count n; the
+ * table is created without CDS_LFHT_AUTO_RESIZE and CDS_LFHT_ACCOUNTING.
+ * With them, liburcu resized large tables only when its split counters made
+ * the count a power of two and the load had reached 8 (rculfhash.c,
+ * ht_count_add: count >> CHAIN_LEN_RESIZE_THRESHOLD >= size), back to 1, so
+ * a lookup hit walked 1.5 to 5 entries, each a dependent cache miss
+ * (index-bench's shape report showed a load of 1.9 and 1.95 entries per hit
+ * at 1M keys); and liburcu 0.13 has a race that could disarm automatic
+ * resizing for good (__cds_lfht_resize_lazy_launch() queues the resize and
+ * only then sets resize_initiated; hash-concurrent caught a 16-bucket table
+ * holding 14,000 entries).  cds_lfht_resize() resizes in the calling thread
+ * and is lock-free for readers and writers, so explicit resizing keeps the
+ * load in (1/2, 1] while the table grows, with no race to work around.
  *
  * ThreadSanitizer: liburcu is not instrumented, so we state its edges with
  * rcu.h's annotations: rcu_publish_hb(e) before linking, rcu_observe_hb(e)
@@ -51,18 +53,22 @@
 #include "config.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
 
+#include "base/util.h"
 #include "index/hash.h"
 #include "txkv.h"
 
 struct hash_index {
     struct cds_lfht *ht;
     uint64_t seed;
-    unsigned long min_buckets; /* the table never shrinks below this */
+    unsigned long min_buckets;     /* the table never shrinks below this */
+    _Atomic unsigned long buckets; /* the table's size: written under resize_mu */
+    struct mutex resize_mu;        /* serialises hash_maintain's decisions */
 };
 
 /* What the match callback compares a candidate node against. */
@@ -71,8 +77,22 @@ struct hash_probe {
     size_t klen;
 };
 
-/* Initial sizes are capped here (256 MiB of buckets): the table grows by itself anyway. */
+/* Initial sizes are capped here (256 MiB of buckets): hash_maintain grows the table anyway. */
 #define HASH_MAX_INITIAL (1UL << 24)
+
+/*
+ * The sizing policy (hash_maintain).  A lookup hit walks its bucket's
+ * entries up to its own, each a dependent cache miss: 1 + load/2 entries on
+ * average, so the load is what costs.  The table grows when the load passes
+ * HASH_LOAD_GROW, to the smallest power of two at which the load is at most
+ * HASH_LOAD_GROW again (so between HASH_LOAD_GROW / 2 and HASH_LOAD_GROW), and
+ * shrinks to that size when the load falls under HASH_LOAD_GROW / 8
+ * (hysteresis: an add/remove churn around one size never resizes back and
+ * forth).  Loads are in 1/8ths.
+ */
+#ifndef HASH_LOAD_GROW_EIGHTHS   /* -D for experiments */
+#define HASH_LOAD_GROW_EIGHTHS 8 /* grow past load 1: load stays in (1/2, 1] while growing */
+#endif
 
 /* Each bucket is one struct cds_lfht_node in liburcu's bucket arrays. */
 #define HASH_BUCKET_BYTES sizeof(struct cds_lfht_node)
@@ -123,16 +143,16 @@ int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp)
     if (!h)
         return TXKV_NOMEM;
     size = round_up_pow2(initial_size);
-    /* ACCOUNTING: liburcu keeps split counters of adds and removes and resizes
-     * large tables by them, both ways, instead of by one chain's length. */
-    h->ht = cds_lfht_new_flavor(size, size, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
-                                TXKV_RCU_FLAVOR, NULL);
+    /* No AUTO_RESIZE, no ACCOUNTING: only hash_maintain resizes (see there). */
+    h->ht = cds_lfht_new_flavor(size, size, 0, 0, TXKV_RCU_FLAVOR, NULL);
     if (!h->ht) {
         free(h);
         return TXKV_NOMEM;
     }
     h->seed = seed;
     h->min_buckets = size;
+    atomic_init(&h->buckets, size);
+    mutex_init(&h->resize_mu);
     *hp = h;
     return 0;
 }
@@ -162,6 +182,7 @@ void hash_destroy(struct hash_index *h)
     rc = cds_lfht_destroy(h->ht, NULL);
     assert(rc == 0);
     (void)rc;
+    mutex_destroy(&h->resize_mu);
     free(h);
 }
 
@@ -301,43 +322,91 @@ struct hash_entry *hash_next(struct hash_index *h, struct hash_iter *it)
 }
 
 /*
- * hash_maintain: resizes the table to the largest power of two <= its entry
- * count (at least min_buckets): between n/2 and n buckets, inside the range
- * liburcu's own policy keeps (n/8 to n), so the two do not fight.  Its real
- * purpose is the side effect: cds_lfht_resize() leaves resize_initiated
- * cleared, which re-arms automatic resizing after the liburcu race described
- * at the top of this file.  O(n) for the count, plus the resize if the size
- * changes.  Any thread, outside any read-side section (a shrink waits for
- * grace periods); concurrent calls and concurrent lazy resizes serialise on
- * liburcu's resize mutex.
+ * hash_maintain: sizes the table for n entries, the owner's count (the
+ * table keeps none: liburcu's split counters cost every insert and remove an
+ * atomic add, and resize only when the count crosses a power of two, which
+ * let the load swing between 1 and 8).  Grows when n passes the table's
+ * size times HASH_LOAD_GROW, to the smallest power of two that brings the
+ * load back under it; shrinks when the load falls under an eighth of that,
+ * to the size a grow would pick; never below min_buckets.  O(1) when the size
+ * is right, so the owner may call it as often as it likes (txkv's GC thread:
+ * every round); a resize is O(n) and lock-free for readers and writers,
+ * which keep using the table meanwhile.  Any thread, outside any read-side
+ * section (a shrink waits for grace periods); concurrent calls serialise.
  */
-void hash_maintain(struct hash_index *h)
+void hash_maintain(struct hash_index *h, size_t n)
 {
     assert_outside_rcu_section();
-    size_t n = hash_count(h);
+    unsigned long cur = atomic_load_explicit(&h->buckets, memory_order_relaxed);
+    /* load = n / cur; compare in eighths to stay in integers */
+    if (n * 8 <= (size_t)cur * HASH_LOAD_GROW_EIGHTHS &&
+        (n * 64 >= (size_t)cur * HASH_LOAD_GROW_EIGHTHS || cur <= h->min_buckets))
+        return;
+    mutex_lock(&h->resize_mu);
     unsigned long target = h->min_buckets;
-
-    while (target <= n / 2)
+    while ((size_t)target * HASH_LOAD_GROW_EIGHTHS < n * 8 && target < (1UL << 62))
         target <<= 1;
-    rcu_thread_ensure(); /* cds_lfht_resize wants a registered thread */
-    cds_lfht_resize(h->ht, target);
+    if (target != atomic_load_explicit(&h->buckets, memory_order_relaxed)) {
+        rcu_thread_ensure(); /* cds_lfht_resize wants a registered thread */
+        cds_lfht_resize(h->ht, target);
+        atomic_store_explicit(&h->buckets, target, memory_order_relaxed);
+    }
+    mutex_unlock(&h->resize_mu);
 }
 
 /*
- * hash_mem: an estimate of the bytes of the table's bucket arrays (entries
- * are the caller's and not counted).  liburcu does not expose its bucket
- * count, so we go by its resize policy: a large table grows to one bucket
- * per entry once entries reach 8 per bucket (rculfhash.c, CHAIN_LEN_TARGET
- * and CHAIN_LEN_RESIZE_THRESHOLD), so it has between n/8 and n buckets, and
- * never fewer than min_buckets.  We report the geometric middle, n/2.83,
- * which is within a factor of 3 of the truth.  O(n) like hash_count.  Any
- * thread, inside or outside a read-side section.
+ * hash_mem: the bytes of the table's bucket arrays (one struct
+ * cds_lfht_node per bucket; entries are the caller's and not counted) and
+ * of this struct.  O(1).  Any thread, any context.
  */
 size_t hash_mem(struct hash_index *h)
 {
-    size_t buckets = hash_count(h) * 100 / 283;
+    return atomic_load_explicit(&h->buckets, memory_order_relaxed) * HASH_BUCKET_BYTES + sizeof *h;
+}
 
-    if (buckets < h->min_buckets)
-        buckets = h->min_buckets;
-    return buckets * HASH_BUCKET_BYTES + sizeof *h;
+/*
+ * hash_stats: the table's chains, by walking liburcu's list raw (its node
+ * layout is public, its flag bits are not: rculfhash.c marks a node's own
+ * next pointer with REMOVED (bit 0) when the node is logically deleted and
+ * with BUCKET (bit 1) when the node is a bucket's dummy node; bits 0..2 are
+ * flags).  A lookup of hash hv starts at bucket hv & (size - 1) and visits
+ * that bucket's entries in list order up to its target, so a bucket holding
+ * c entries costs 1 + 2 + ... + c visits over its c hits.  The walk starts at
+ * the first entry, so empty buckets before it are not counted.
+ */
+#define LFHT_REMOVED 1UL
+#define LFHT_BUCKET  2UL
+#define LFHT_FLAGS   7UL
+
+void hash_stats(struct hash_index *h, struct hash_stats *st)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *node;
+    size_t chain = 0;
+    double visits = 0;
+
+    memset(st, 0, sizeof *st);
+    rcu_read_enter();
+    cds_lfht_first(h->ht, &it);
+    node = cds_lfht_iter_get_node(&it);
+    st->buckets = 1; /* the first entry's bucket */
+    while (node) {
+        uintptr_t next = (uintptr_t)rcu_dereference(node->next);
+        if (next & LFHT_BUCKET) {
+            /* node is a bucket's dummy: the chain before it is complete */
+            visits += (double)chain * (double)(chain + 1) / 2;
+            st->entries += chain;
+            st->max_chain = chain > st->max_chain ? chain : st->max_chain;
+            chain = 0;
+            st->buckets++;
+        } else if (!(next & LFHT_REMOVED)) {
+            chain++;
+        }
+        node = (struct cds_lfht_node *)(next & ~LFHT_FLAGS);
+    }
+    rcu_read_leave();
+    visits += (double)chain * (double)(chain + 1) / 2;
+    st->entries += chain;
+    st->max_chain = chain > st->max_chain ? chain : st->max_chain;
+    st->nodes_per_hit = st->entries ? visits / (double)st->entries : 0;
 }

@@ -74,16 +74,33 @@ struct hash_iter {
 struct hash_entry *hash_first(struct hash_index *h, struct hash_iter *it);
 struct hash_entry *hash_next(struct hash_index *h, struct hash_iter *it);
 
-/* Bytes the index itself uses beyond the entries (bucket arrays), approximate.  O(n). */
+/* Bytes the index itself uses beyond the entries (bucket arrays).  O(1). */
 size_t hash_mem(struct hash_index *h);
 
+/* The shape of the table's chains, for benchmarks and tests (hash_stats). */
+struct hash_stats {
+    size_t buckets;       /* bucket nodes walked: the table's bucket count, give or take the empty
+                           * buckets before the first entry */
+    size_t entries;       /* entries linked */
+    size_t max_chain;     /* the longest bucket's entry count */
+    double nodes_per_hit; /* entries a lookup hit visits on average, itself included (1 = ideal) */
+};
+
 /*
- * Resizes the table for its current entry count, and re-arms liburcu's
- * automatic resizing, which a race in liburcu can switch off for good (see
- * hash.c).  O(n): call it now and then, e.g. when the number of keys has
- * doubled or halved since the last call.  Outside any read-side section;
- * any thread.
+ * Walks the whole split-ordered list, bucket nodes included: O(entries +
+ * buckets).  Exact when no writer runs, approximate otherwise.  Any thread,
+ * inside or outside a read-side section (it enters its own).
  */
-void hash_maintain(struct hash_index *h);
+void hash_stats(struct hash_index *h, struct hash_stats *st);
+
+/*
+ * Sizes the table for n entries, n being the owner's count of them (the
+ * table keeps none): grows it when the load passes 1, shrinks it when the
+ * load falls under 1/8, else does nothing, in O(1).  A resize is O(n) and
+ * never blocks readers or writers.  The table never resizes by itself: call
+ * this whenever the count may have changed much (txkv's GC thread: every
+ * round).  Outside any read-side section; any thread.
+ */
+void hash_maintain(struct hash_index *h, size_t n);
 
 #endif /* TXKV_INDEX_HASH_H */

@@ -50,12 +50,10 @@ int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void
         return rc;
     }
     /* The GC thread, which resizes hash tables as they grow, is not running
-     * yet: do its job (as gc_maintain_hashes does) when the keys doubled. */
+     * yet: do its job (as gc_maintain_hashes does); O(1) unless it resizes. */
     int64_t n = atomic_load_explicit(&ks->nrecords, memory_order_relaxed);
-    if (made && ks->hash && n >= 2 * ks->maintained_at + 1024) {
-        hash_maintain(ks->hash);
-        ks->maintained_at = n;
-    }
+    if (made && ks->hash)
+        hash_maintain(ks->hash, n > 0 ? (size_t)n : 0);
     latch_wait(r, LATCH_RECOVERY);
     struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
     if (old && old->ts >= ts) { /* cannot happen in a well-formed log */

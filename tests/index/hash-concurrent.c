@@ -20,8 +20,9 @@
  *           linked inserts and won removes must explain what is left;
  *   foreign other threads' owned keys: a lookup may return an entry or
  *           NULL, but an entry must carry the key asked for.
- * The table starts with one bucket so it resizes while all this runs, and
- * the threads take turns calling hash_maintain(), which resizes it too.
+ * The table starts with one bucket and the threads take turns calling
+ * hash_maintain(), the only thing that resizes it, for the true count or a
+ * much smaller or larger one, so it grows and shrinks while all this runs.
  * Threads start together on a barrier; nothing waits by sleeping.
  * The operation count is scaled by TXKV_STRESS (make stress).
  */
@@ -46,7 +47,7 @@
 #define OPS_PER_SECTION       16u
 #define FULL_ITERATION_EVERY  2000u
 #define PARTIAL_ITERATION_LEN 256u
-#define MAINTAIN_EVERY        4096u /* ops; a multiple of OPS_PER_SECTION */
+#define MAINTAIN_EVERY        1024u /* ops; a multiple of OPS_PER_SECTION */
 /* Per thread at TXKV_STRESS=1; TSan runs each access ~10x slower, so it does less. */
 #ifdef TXKV_TSAN
 #define OPS_PER_THREAD 20000u
@@ -355,10 +356,12 @@ static void *worker_main(void *arg)
 
         if (i % OPS_PER_SECTION == 0) {
             rcu_read_leave();
-            /* Forced resizes (and the re-arming of liburcu's own, see hash.c) while the
-             * other threads run; one thread at a time is plenty. */
-            if (i % MAINTAIN_EVERY == 0 && w->t == (int)(i / MAINTAIN_EVERY) % NTHREADS)
-                hash_maintain(h);
+            /* Resizes while the other threads run, one thread at a time: for the
+             * true count, or for one 1/16 to 8 times it, forcing shrinks and grows. */
+            if (i % MAINTAIN_EVERY == 0 && w->t == (int)(i / MAINTAIN_EVERY) % NTHREADS) {
+                size_t n = hash_count(h);
+                hash_maintain(h, x % 4 < 2 ? n : x % 4 == 2 ? n / 16 : n * 8);
+            }
             rcu_read_enter();
         }
         if (i % FULL_ITERATION_EVERY == FULL_ITERATION_EVERY - 1)

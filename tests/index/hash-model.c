@@ -10,8 +10,9 @@
  * phase hands the table deliberately colliding hash values (the table only
  * needs a key to come with the same hv every time), so the match callback
  * decides between many nodes with equal hashes.  The table starts with
- * one bucket, grows and shrinks with the phases of the run, and
- * hash_maintain() resizes it now and then as well.
+ * one bucket and only hash_maintain() resizes it: every 1024 operations for
+ * the true count, as an owner would, and at each iteration for a much
+ * smaller or larger count, so it shrinks and grows.
  *
  * Entries are malloc'ed with their key bytes inline and freed through
  * rcu_defer() after removal; at the end everything is removed, rcu_drain()
@@ -27,15 +28,15 @@
 #include "../tap.h"
 #include "txkv.h"
 
-#define NKEYS           65536u
-#define NOPS            1100000u /* at least a million, see the file comment */
-#define COLLIDE_KEYS    1024u
-#define COLLIDE_OPS     60000u
-#define COLLIDE_MASK    15u /* 16 distinct hash values in the collision phase */
-#define OPS_PER_SECTION 32u /* leave the read side often so grace periods end */
-#define COUNT_EVERY     32768u
-#define ITERATE_EVERY   65536u
-#define MAINTAIN_EVERY  (4 * ITERATE_EVERY)
+#define NKEYS                65536u
+#define NOPS                 1100000u /* at least a million, see the file comment */
+#define COLLIDE_KEYS         1024u
+#define COLLIDE_OPS          60000u
+#define COLLIDE_MASK         15u /* 16 distinct hash values in the collision phase */
+#define OPS_PER_SECTION      32u /* leave the read side often so grace periods end */
+#define COUNT_EVERY          32768u
+#define ITERATE_EVERY        65536u
+#define OWNER_MAINTAIN_EVERY 1024u /* a multiple of OPS_PER_SECTION */
 
 /*
  * Key ids and their bytes:
@@ -283,6 +284,9 @@ static void run(struct model *m, uint32_t nops)
         if (i % OPS_PER_SECTION == 0) {
             if (i)
                 rcu_read_leave();
+            /* As an owner does: size the table for the count now and then. */
+            if (i % OWNER_MAINTAIN_EVERY == 0)
+                hash_maintain(m->h, m->count);
             rcu_read_enter();
         }
         if (r < w[0])
@@ -297,9 +301,9 @@ static void run(struct model *m, uint32_t nops)
             check_count(m);
         if (i % ITERATE_EVERY == ITERATE_EVERY - 1) {
             rcu_read_leave();
-            /* A forced resize now and then, under the model's eye. */
-            if (i % MAINTAIN_EVERY == MAINTAIN_EVERY - 1)
-                hash_maintain(m->h);
+            /* A forced resize under the model's eye, for 1/16 or 8 times the
+             * count: a shrink or a grow, which the next owner's call undoes. */
+            hash_maintain(m->h, tap_rand(&rng) % 2 ? m->count / 16 : m->count * 8);
             check_iteration(m);
             rcu_read_enter();
         }
@@ -336,6 +340,49 @@ static void model_fini(struct model *m)
     free(m->seen);
 }
 
+/*
+ * hash_maintain's policy and hash_stats, on h holding the n entries e[]:
+ * only hash_maintain resizes, to a load in (1/2, 1] when it grows, not at
+ * all while the load stays in [1/8, 1], and down again below 1/8; the
+ * shape stays true to the entries through it all.
+ */
+static void test_sizing(struct hash_index *h, struct ent **e, size_t n)
+{
+    struct hash_stats st;
+    size_t before = hash_mem(h);
+
+    hash_stats(h, &st);
+    is(st.entries, n, "hash_stats counts the entries");
+    ok(st.max_chain >= 1 && st.max_chain <= n, "longest chain %zu", st.max_chain);
+    ok(st.nodes_per_hit >= 1 && st.nodes_per_hit <= (double)(n + 1) / 2,
+       "entries visited per hit %.2f", st.nodes_per_hit);
+    hash_maintain(h, n);
+    hash_stats(h, &st);
+    ok(st.buckets >= n / 2 && st.buckets <= 2 * n,
+       "hash_maintain(%zu) grew the table to a load near 1 (%zu buckets walked)", n, st.buckets);
+    ok(hash_mem(h) >= 64 * 16 && hash_mem(h) < 256 * 16, "hash_mem follows: %zu (%zu before)",
+       hash_mem(h), before);
+    ok(st.nodes_per_hit < 2.5, "entries visited per hit after the grow: %.2f", st.nodes_per_hit);
+    size_t grown = hash_mem(h);
+    hash_maintain(h, n / 4);
+    is(hash_mem(h), grown, "a load of 1/4 keeps the size");
+    hash_maintain(h, 2 * n);
+    ok(hash_mem(h) > grown, "a load of 2 grows it");
+    hash_maintain(h, 1);
+    ok(hash_mem(h) < grown, "a load under 1/8 shrinks it");
+    hash_stats(h, &st);
+    is(st.entries, n, "no entry lost through the resizes");
+    size_t found = 0;
+    rcu_read_enter();
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = e[i]->id;
+        found += hash_lookup(h, keys[id].p, keys[id].len, hash_key(h, keys[id].p, keys[id].len)) ==
+                 &e[i]->he;
+    }
+    rcu_read_leave();
+    is(found, n, "every entry found after the resizes");
+}
+
 /* hash_create's arguments, hash_key, and destroying a table that still has entries. */
 static void test_basics(uint64_t seed)
 {
@@ -363,6 +410,7 @@ static void test_basics(uint64_t seed)
     is(hash_count(h), 100, "100 entries counted");
     mem1 = hash_mem(h);
     ok(mem1 >= mem0, "hash_mem does not drop as the table fills (%zu -> %zu)", mem0, mem1);
+    test_sizing(h, e, 100);
     /* Entries still linked: hash_destroy unlinks them, the table must not leak. */
     hash_destroy(h);
     hash_destroy(h2);
