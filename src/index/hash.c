@@ -3,9 +3,11 @@
  * lock-free resizable hash table (cds_lfht: Shalev & Shavit's split-ordered
  * list, with Michael's lock-free list deletion; see urcu/rculfhash.h).
  *
- * What it owns: the cds_lfht (its bucket arrays and counters) and the seed.
- * It does not own entries or key bytes: the caller embeds struct hash_entry
- * in its record, so a point read is bucket -> record with no node between.
+ * What it owns: the cds_lfht (its bucket arrays) and the seed.  It does not
+ * own entries or key bytes: the caller embeds struct hash_entry (the 16-byte
+ * cds_lfht_node, nothing else) in its record and tells hash_create where a
+ * record's key is (key_of), so a point read is bucket -> record with no node
+ * between and the record carries no key pointer or length for the index.
  *
  * Invariants (numbered as in src/index/README):
  *  H1. At most one linked entry per key (klen + bytes): every insertion goes
@@ -65,6 +67,7 @@
 
 struct hash_index {
     struct cds_lfht *ht;
+    hash_key_of_fn key_of; /* the owner's: entry -> key bytes */
     uint64_t seed;
     unsigned long min_buckets;     /* the table never shrinks below this */
     _Atomic unsigned long buckets; /* the table's size: written under resize_mu */
@@ -75,6 +78,7 @@ struct hash_index {
 struct hash_probe {
     const void *key;
     size_t klen;
+    hash_key_of_fn key_of;
 };
 
 /* Initial sizes are capped here (256 MiB of buckets): hash_maintain grows the table anyway. */
@@ -119,19 +123,23 @@ static int hash_match(struct cds_lfht_node *node, const void *arg)
 {
     const struct hash_entry *e = hash_entry_of(node);
     const struct hash_probe *p = arg;
+    size_t klen;
+    const uint8_t *key;
 
     rcu_observe_hb(e);
-    return e->klen == p->klen && memcmp(e->key, p->key, p->klen) == 0;
+    key = p->key_of(e, &klen);
+    return klen == p->klen && memcmp(key, p->key, klen) == 0;
 }
 
 /*
  * hash_create: a new empty index, hashing with XXH3-64 seeded with seed.
  * initial_size is a hint (rounded up to a power of two, at most 2^24) and
- * also the floor the table shrinks back to.  No RCU section needed; the
- * index has no other user until the caller publishes it.  Returns 0,
- * TXKV_INVALID (hp NULL) or TXKV_NOMEM.
+ * also the floor the table shrinks back to.  key_of finds an entry's key in
+ * the owner's object.  No RCU section needed; the index has no other user
+ * until the caller publishes it.  Returns 0, TXKV_INVALID (hp or key_of
+ * NULL) or TXKV_NOMEM.
  */
-int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp)
+int hash_create(uint64_t seed, size_t initial_size, hash_key_of_fn key_of, struct hash_index **hp)
 {
     struct hash_index *h;
     unsigned long size;
@@ -139,6 +147,8 @@ int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp)
     if (!hp)
         return TXKV_INVALID;
     *hp = NULL;
+    if (!key_of)
+        return TXKV_INVALID;
     h = calloc(1, sizeof *h);
     if (!h)
         return TXKV_NOMEM;
@@ -150,6 +160,7 @@ int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp)
         return TXKV_NOMEM;
     }
     h->seed = seed;
+    h->key_of = key_of;
     h->min_buckets = size;
     atomic_init(&h->buckets, size);
     mutex_init(&h->resize_mu);
@@ -202,7 +213,7 @@ uint64_t hash_key(const struct hash_index *h, const void *key, size_t klen)
  */
 struct hash_entry *hash_lookup(struct hash_index *h, const void *key, size_t klen, uint64_t hv)
 {
-    struct hash_probe p = {key, klen};
+    struct hash_probe p = {key, klen, h->key_of};
     struct cds_lfht_iter it;
     struct cds_lfht_node *node;
     struct hash_entry *e;
@@ -236,19 +247,20 @@ void hash_prefetch(struct hash_index *h, uint64_t hv)
  * hash_insert: links e unless an entry with an equal key is linked.  Returns
  * e if it was linked, else the entry present (e is untouched by the table
  * and may be freed at once, no grace period needed).  Caller holds a
- * read-side section; e->key/e->klen are set and hv = hash_key(h, e->key,
- * e->klen).  Everything the caller wrote to e's record before the call is
+ * read-side section; key_of(e) gives e's key and hv = hash_key(h, key,
+ * klen) of it.  Everything the caller wrote to e's record before the call is
  * visible to readers that find e (cds_lfht_add_unique has a full barrier
  * before its linking cmpxchg).  Lock-free; never blocks.
  */
 struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint64_t hv)
 {
-    struct hash_probe p = {e->key, e->klen};
+    struct hash_probe p = {.key_of = h->key_of};
     struct cds_lfht_node *node;
     struct hash_entry *found;
 
     assert_in_rcu_section();
-    assert(e->key && e->klen >= 1 && e->klen <= TXKV_MAX_KEY);
+    p.key = h->key_of(e, &p.klen);
+    assert(p.key && p.klen >= 1 && p.klen <= TXKV_MAX_KEY);
     cds_lfht_node_init(&e->node);
     rcu_publish_hb(e);
     node = cds_lfht_add_unique(h->ht, (unsigned long)hv, hash_match, &p, &e->node);

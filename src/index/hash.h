@@ -2,10 +2,11 @@
  * hash.h - the hash index: key bytes -> entry, on liburcu's cds_lfht.
  *
  * The index does not own keys or entries.  A caller embeds a struct
- * hash_entry in its own object (txkv embeds it in the record, so a point
- * read chases bucket -> record, not bucket -> node -> record) and points
- * entry->key at key bytes that stay valid and unchanged for as long as the
- * entry is in the table plus one grace period.
+ * hash_entry (16 bytes: the table's link and nothing else) in its own object
+ * (txkv embeds it in the record, so a point read chases bucket -> record, not
+ * bucket -> node -> record) and gives hash_create a function that finds an
+ * entry's key bytes in that object; they must stay valid and unchanged for
+ * as long as the entry is in the table plus one grace period.
  *
  * Concurrency contract (every function):
  *  - hash_lookup, hash_insert, hash_remove and the iterator must be called
@@ -31,12 +32,23 @@ struct hash_index;
 
 struct hash_entry {
     struct cds_lfht_node node; /* the table's link; the table owns it while linked */
-    const uint8_t *key;        /* key bytes, owned by the caller */
-    uint32_t klen;             /* 1..65535 */
 };
 
-/* Creates an empty index whose hash is XXH3 seeded with seed; 0 or TXKV_NOMEM. */
-int hash_create(uint64_t seed, size_t initial_size, struct hash_index **hp);
+/*
+ * The owner's function from an entry to its key: returns the key bytes and
+ * sets *klen (1..65535).  Called on entries a lookup, insert or remove
+ * meets, inside the caller's read-side section, on any thread; it must only
+ * read the owner's object (which may have just been linked by another
+ * thread, or unlinked but not yet freed).
+ */
+typedef const uint8_t *(*hash_key_of_fn)(const struct hash_entry *e, size_t *klen);
+
+/*
+ * Creates an empty index whose hash is XXH3 seeded with seed and whose
+ * entries' keys key_of finds; 0, TXKV_INVALID (hp or key_of NULL) or
+ * TXKV_NOMEM.
+ */
+int hash_create(uint64_t seed, size_t initial_size, hash_key_of_fn key_of, struct hash_index **hp);
 /* Frees the table (not the entries).  No concurrent users, no read-side section held. */
 void hash_destroy(struct hash_index *h);
 
@@ -56,8 +68,9 @@ struct hash_entry *hash_lookup(struct hash_index *h, const void *key, size_t kle
 void hash_prefetch(struct hash_index *h, uint64_t hv);
 
 /*
- * Inserts e if no entry with an equal key is present.  Returns e when it was
- * inserted, or the entry already present (e is then not linked).  RCU read side.
+ * Inserts e (whose key key_of finds) if no entry with an equal key is
+ * present.  Returns e when it was inserted, or the entry already present (e
+ * is then not linked).  RCU read side.
  */
 struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint64_t hv);
 

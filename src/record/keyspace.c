@@ -20,6 +20,16 @@
 #include "record/keyspace.h"
 #include "txkv.h"
 
+/* The hash index's way from an entry to its key (hash_create's key_of): the
+ * record's own key bytes, which outlive its time in the index (R3). */
+static const uint8_t *record_key_of(const struct hash_entry *e, size_t *klen)
+{
+    const struct record *r = caa_container_of(e, struct record, he);
+
+    *klen = r->klen;
+    return r->key;
+}
+
 static int ks_new(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **out)
 {
     struct txkv_ks *ks = calloc(1, sizeof *ks);
@@ -34,7 +44,7 @@ static int ks_new(struct ks_set *set, const char *name, unsigned flags, struct t
         goto fail;
     /* A per-keyspace seed keeps one keyspace's collisions out of another's. */
     uint64_t seed = XXH3_64bits(name, strlen(name)) ^ set->seed;
-    if ((flags & TXKV_HASH) && (rc = hash_create(seed, 1024, &ks->hash)) != 0)
+    if ((flags & TXKV_HASH) && (rc = hash_create(seed, 1024, record_key_of, &ks->hash)) != 0)
         goto fail;
     if ((flags & TXKV_ORDERED) && (rc = btree_create(&ks->tree)) != 0)
         goto fail;

@@ -86,8 +86,6 @@ struct record *record_new(const void *key, size_t klen, bool slot, size_t icap, 
     memset(r, 0, sizeof *r);
     memcpy(r->key, key, klen);
     r->klen = (uint16_t)klen;
-    r->he.key = r->key;
-    r->he.klen = (uint32_t)klen;
     r->icap8 = (uint8_t)(icap / 8);
     atomic_init(&r->head, NULL);
     atomic_init(&r->latch, owner);
