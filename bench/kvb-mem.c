@@ -27,9 +27,10 @@
 
 #define PASS_BATCH     10000 /* keys per update-pass transaction, as the loader's */
 #define SETTLE_POLL_MS 20    /* footprint polls while the engine collects garbage */
-#define SETTLE_STABLE  50    /* unchanged polls (1 s) that end the wait: a GC sweep of
-                                1M keys frees nothing until it is done */
-#define SETTLE_MAX_MS  15000
+#define SETTLE_STABLE                                                                              \
+    50 /* unchanged polls (1 s) that end the wait: a GC sweep of                                   \
+          1M keys frees nothing until it is done */
+#define SETTLE_MAX_MS 15000
 
 uint64_t bench_rss_bytes(void)
 {
@@ -59,7 +60,7 @@ const char *bench_allocator(void)
              strncmp(lib, "libjemalloc", 11) == 0   ? "jemalloc"
              : strncmp(lib, "libmimalloc", 11) == 0 ? "mimalloc"
              : strncmp(lib, "libc.", 5) == 0        ? "glibc"
-                                                    : lib,
+                                             : "other", /* e.g. a sanitizer's, in the program */
              TXKV_ALLOCATOR, lib);
     return buf;
 }
