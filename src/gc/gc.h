@@ -52,6 +52,7 @@ struct gc {
     struct version **promoted;
     size_t npromoted, cappromoted;
     struct limbo limbo;
+    uint64_t seen_visible; /* visible_ts at the last round: idle if unchanged */
 
     pthread_mutex_t mu; /* the thread's sleep; a leaf lock */
     pthread_cond_t cv;
