@@ -207,7 +207,16 @@ def session(lines):
         os.write(fd, line)
         if expect and not wait_for(lambda: expect in out):
             print("# never saw %r in %r" % (expect, out))
-    wait_for(lambda: False)            # read everything until it exits
+    # Read everything until it exits.  A Ctrl-D that arrives while libedit
+    # is switching the terminal back to raw mode can be discarded with the
+    # pending input (seen at load 8-13: kv-cli then waits in edit_getc); a
+    # person presses it again, and so do we, once.
+    if not wait_for(lambda: False, 5) and lines and lines[-1][0] == b"\x04":
+        try:
+            os.write(fd, b"\x04")
+        except OSError:
+            pass
+    wait_for(lambda: False)
     end = time.time() + 30
     while time.time() < end:
         done, status = os.waitpid(pid, os.WNOHANG)
