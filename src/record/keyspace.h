@@ -32,7 +32,6 @@ struct txkv_ks {
     struct hash_index *hash;  /* NULL if the keyspace has no hash index */
     struct btree *tree;       /* NULL if it has no B+tree */
     _Atomic int64_t nrecords; /* records in the indexes (approximate) */
-    int64_t maintained_at;    /* nrecords at the last hash_maintain (GC thread) */
     /* Records whose newest version is a tombstone (or that have none), for
      * the GC to take out of the indexes; linked through gc_next, under
      * store->queue_mu. */
@@ -52,8 +51,9 @@ struct ks_set {
 
 /* Creates the set with its default keyspace; 0 or TXKV_NOMEM. */
 int ks_set_init(struct ks_set *set, struct record_store *store, uint64_t seed);
-/* Takes every record out of the indexes and frees it (except queued ones,
- * which record_store_fini frees); the hash indexes are destroyed on the
+/* Takes every record out of the indexes and frees it (records already
+ * retired are out of them: the GC and record_store_fini free those), and
+ * drops the tombstone queues; the hash indexes are destroyed on the
  * way, after their resize work is over.  Close only: no other users, no
  * RCU callbacks pending that touch these records. */
 void ks_set_free_records(struct ks_set *set);

@@ -9,6 +9,7 @@
 #ifndef TXKV_RECORD_RECORD_H
 #define TXKV_RECORD_RECORD_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,8 +19,6 @@
 #include "base/rcu.h"
 #include "base/util.h"
 #include "index/hash.h"
-
-#include <pthread.h>
 
 struct record_store;
 struct txkv_ks;

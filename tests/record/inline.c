@@ -51,33 +51,46 @@ static void make_val(unsigned char *v, size_t len, int key, int gen)
         v[i] = (unsigned char)(key * 31 + gen * 7 + i);
 }
 
-static int put1(const char *k, const void *v, size_t vlen)
+/* Writes k = v in a transaction of its own; v NULL: deletes k. */
+static int write1(const char *k, const void *v, size_t vlen)
 {
     txkv_txn *t;
     int rc = txkv_begin(db, NULL, &t);
     if (rc)
         return rc;
-    if ((rc = txkv_put(t, NULL, k, strlen(k), v, vlen))) {
+    rc = v ? txkv_put(t, NULL, k, strlen(k), v, vlen) : txkv_del(t, NULL, k, strlen(k));
+    if (rc) {
         txkv_abort(t);
         return rc;
     }
     return txkv_commit(t);
+}
+
+static int put1(const char *k, const void *v, size_t vlen)
+{
+    return write1(k, v, vlen); /* callers pass a buffer, even for 0 bytes */
 }
 
 static int del1(const char *k)
 {
-    txkv_txn *t;
-    int rc = txkv_begin(db, NULL, &t);
-    if (rc)
-        return rc;
-    if ((rc = txkv_del(t, NULL, k, strlen(k)))) {
-        txkv_abort(t);
-        return rc;
-    }
-    return txkv_commit(t);
+    return write1(k, NULL, 0);
 }
 
-/* Reads k in a fresh transaction; 1 if it holds exactly want[0..wlen). */
+/* Reads k in a fresh transaction: txkv_get's code, or -1 if none began. */
+static int get_rc(const char *k)
+{
+    txkv_txn *t;
+    const void *v;
+    size_t vl;
+    if (txkv_begin(db, NULL, &t))
+        return -1;
+    int rc = txkv_get(t, NULL, k, strlen(k), &v, &vl);
+    txkv_abort(t);
+    return rc;
+}
+
+/* Reads k in a fresh transaction; 1 if it holds exactly want[0..wlen), by
+ * get and by cursor. */
 static int reads_back(const char *k, const void *want, size_t wlen)
 {
     txkv_txn *t;
@@ -103,14 +116,7 @@ static int reads_back(const char *k, const void *want, size_t wlen)
 
 static int absent(const char *k)
 {
-    txkv_txn *t;
-    const void *v;
-    size_t vl;
-    if (txkv_begin(db, NULL, &t))
-        return 0;
-    int rc = txkv_get(t, NULL, k, strlen(k), &v, &vl);
-    txkv_abort(t);
-    return rc == TXKV_NOTFOUND;
+    return get_rc(k) == TXKV_NOTFOUND;
 }
 
 static void test_long_reader(void)
