@@ -11,13 +11,14 @@
  * or a SERIALIZABLE read of an absent key), the record is created empty; a
  * record with locks is never removed by the GC (lock_mark_dead_if_free).
  *
- * Sharing with optimistic commits: record->plock mirrors the lock queue
- * (PLOCK_X bit, shared count) so an optimistic commit can see, without
- * mu, that a pessimistic transaction holds the record, and fail with
- * TXKV_CONFLICT instead of waiting.  The two sides order themselves like
- * Dekker's algorithm: an optimistic committer latches the record (seq_cst
- * CAS) and then loads plock; a locker publishes plock (seq_cst) and then
- * waits until the latch is free.  At least one of them sees the other.
+ * Sharing with optimistic commits: the record's REC_LOCK_X / REC_LOCK_S
+ * flags mirror the lock queue (an X holder, at least one S holder) so an
+ * optimistic commit can see, without mu, that a pessimistic transaction
+ * holds the record, and fail with TXKV_CONFLICT instead of waiting.  The
+ * two sides order themselves like Dekker's algorithm: an optimistic
+ * committer latches the record (seq_cst CAS) and then loads the flags; a
+ * locker publishes its bit (seq_cst read-modify-write) and then waits
+ * until the latch is free.  At least one of them sees the other.
  * Range locks: an optimistic committer latches its records, then checks the
  * range locks under mu; a range locker registers under mu, then waits
  * for the latches of the records in the range before it reads them.
@@ -58,7 +59,7 @@ void lock_mgr_fini(struct lock_mgr *lm)
     free(lm->blk);
 }
 
-void lock_owner_init(struct lock_mgr *lm, struct lock_owner *o, uintptr_t latch)
+void lock_owner_init(struct lock_mgr *lm, struct lock_owner *o, latch_t latch)
 {
     memset(o, 0, sizeof *o);
     o->lm = lm;
@@ -361,8 +362,17 @@ static int lock_resolve(struct lock_owner *o, const struct kref *k, const struct
     }
 }
 
+/* Does r have a granted S lock?  mu held. */
+static bool has_shared_holder(const struct lockstate *ls)
+{
+    for (const struct lockreq *q = ls ? ls->holders : NULL; q; q = q->next)
+        if (q->mode == LOCK_S)
+            return true;
+    return false;
+}
+
 /* Moves granted request q (of o on r, o held `have` before) to the
- * holders and publishes it in r->plock.  mu held. */
+ * holders and publishes it in r's REC_LOCK_* flags.  mu held. */
 static void grant(struct lock_owner *o, struct record *r, struct lockreq *q, int have)
 {
     struct lockstate *ls = ls_find(o->lm, r);
@@ -380,14 +390,16 @@ static void grant(struct lock_owner *o, struct record *r, struct lockreq *q, int
     ls->holders = q;
     held_add(o, r, q->ks, q->mode); /* cannot fail: the entry exists */
     /* seq_cst: publish before we look at the latch, see the file comment.
-     * An upgrade turns our shared count into the X bit in one step: plock
-     * must never read 0 in between, or an optimistic commit could install
-     * over what we read under the S lock (a lost update the history
-     * checker found).  No one else holds X, so the add sets the bit. */
-    if (q->mode == LOCK_X)
-        atomic_fetch_add(&r->plock, have == LOCK_S ? PLOCK_X - 1 : PLOCK_X);
+     * An upgrade turns our S bit into the X bit in one step: the flags
+     * must never show no lock in between, or an optimistic commit could
+     * install over what we read under the S lock (a lost update the
+     * history checker found).  We were the only holder (X is granted to
+     * nobody else, S to no one but us), so S is set and X clear, and one
+     * xor flips both. */
+    if (q->mode == LOCK_X && have == LOCK_S)
+        atomic_fetch_xor(&r->flags, REC_LOCKED);
     else
-        atomic_fetch_add(&r->plock, 1);
+        atomic_fetch_or(&r->flags, q->mode == LOCK_X ? REC_LOCK_X : REC_LOCK_S);
 }
 
 int lock_key(struct lock_owner *o, const struct kref *k, int mode, const struct version *v,
@@ -401,7 +413,7 @@ int lock_key(struct lock_owner *o, const struct kref *k, int mode, const struct 
     if (rc)
         return rc;
     /* A record that has (or may get) locks stays out of the GC's reach:
-     * plock != 0 from the grant on; the queue entry below keeps the
+     * REC_LOCKED from the grant on; the queue entry below keeps the
      * empty record we may have made from being taken before that. */
     int have = held_mode(o, r);
     if (have == LOCK_X || have == mode)
@@ -449,8 +461,8 @@ void lock_wait_unlatched(const struct lock_owner *o, struct record *r)
     /* Latches are held for a few microseconds and never across a wait. */
     struct spin s = {0};
     for (;;) {
-        /* seq_cst: after our seq_cst plock update (Dekker, file comment) */
-        uintptr_t l = atomic_load(&r->latch);
+        /* seq_cst: after our seq_cst flags update (Dekker, file comment) */
+        latch_t l = atomic_load(&r->latch);
         if (!l || l == o->latch || l == LATCH_GC)
             return;
         spin_wait(&s);
@@ -520,7 +532,7 @@ bool lock_ranges_block(struct lock_mgr *lm, const struct lock_owner *o, struct t
     return blocked;
 }
 
-/* Takes o's granted request off r's holders and out of r->plock. */
+/* Takes o's granted request off r's holders and out of r's flags. */
 static void unhold(struct lock_owner *o, struct record *r)
 {
     struct lockstate *ls = ls_find(o->lm, r);
@@ -528,10 +540,11 @@ static void unhold(struct lock_owner *o, struct record *r)
         if ((*pp)->o == o) {
             struct lockreq *q = *pp;
             *pp = q->next;
+            /* The bit goes with the last holder of its mode (X has one). */
             if (q->mode == LOCK_X)
-                atomic_fetch_and(&r->plock, ~PLOCK_X);
-            else
-                atomic_fetch_sub(&r->plock, 1);
+                atomic_fetch_and(&r->flags, (uint8_t)~REC_LOCK_X);
+            else if (!has_shared_holder(ls))
+                atomic_fetch_and(&r->flags, (uint8_t)~REC_LOCK_S);
             free(q);
             break;
         }
@@ -549,7 +562,8 @@ void lock_release_all(struct lock_owner *o,
         struct record *r = o->held[i].rec;
         unhold(o, r);
         /* An empty record made for the lock: let the GC look at it. */
-        if (!atomic_load_explicit(&r->head, memory_order_acquire) && !atomic_load(&r->plock))
+        if (!atomic_load_explicit(&r->head, memory_order_acquire) &&
+            !(atomic_load(&r->flags) & REC_LOCKED))
             empty(r, o->held[i].ks, arg);
     }
     o->nheld = 0;
@@ -572,7 +586,7 @@ bool lock_mark_dead_if_free(struct lock_mgr *lm, struct record *r)
 {
     assert(latch_held(r, LATCH_GC));
     mutex_lock(&lm->mu);
-    bool locked = atomic_load(&r->plock) || ls_find(lm, r);
+    bool locked = (atomic_load(&r->flags) & REC_LOCKED) || ls_find(lm, r);
     if (!locked)
         /* release: a committer that latches r after us sees dead and re-resolves */
         record_set_dead(r);

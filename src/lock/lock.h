@@ -65,7 +65,7 @@ struct lock_owner {
     struct lock_mgr *lm;
     uint64_t id;         /* age for the youngest-victim rule; txkv_txn_id */
     uint64_t timeout_us; /* 0: wait forever */
-    uintptr_t latch;
+    latch_t latch;
     struct heldlock *held;
     size_t nheld, capheld;
     struct rangelock *rlocks; /* range locks held */
@@ -83,7 +83,7 @@ int lock_mgr_init(struct lock_mgr *lm);
 void lock_mgr_fini(struct lock_mgr *lm);
 
 /* Registers o (once, for the life of the database). */
-void lock_owner_init(struct lock_mgr *lm, struct lock_owner *o, uintptr_t latch);
+void lock_owner_init(struct lock_mgr *lm, struct lock_owner *o, latch_t latch);
 /* Frees what o keeps between transactions (close; o holds nothing). */
 void lock_owner_fini(struct lock_owner *o);
 
@@ -133,8 +133,8 @@ static inline bool lock_none_held(const struct lock_owner *o)
  */
 static inline bool lock_blocks_commit(struct record *r, bool pessimistic)
 {
-    uint32_t p = atomic_load(&r->plock);
-    return pessimistic ? (p & ~PLOCK_X) != 0 : p != 0;
+    uint8_t f = atomic_load(&r->flags);
+    return f & (pessimistic ? REC_LOCK_S : REC_LOCKED);
 }
 
 /* For an optimistic commit holding the latches of recs[0..n): does another

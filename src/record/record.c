@@ -77,7 +77,7 @@ void record_store_fini(struct record_store *s)
     pthread_mutex_destroy(&s->queue_mu);
 }
 
-struct record *record_new(const void *key, size_t klen, bool slot, size_t icap, uintptr_t owner)
+struct record *record_new(const void *key, size_t klen, bool slot, size_t icap, latch_t owner)
 {
     assert(klen <= UINT16_MAX && icap <= RECORD_INLINE_MAX && icap % 8 == 0);
     struct record *r = malloc(record_alloc_size(klen, slot, icap));
@@ -101,7 +101,7 @@ struct record *record_new(const void *key, size_t klen, bool slot, size_t icap, 
 
 void record_free_now(struct record_store *s, struct record *r)
 {
-    assert(!atomic_load_explicit(&r->plock, memory_order_relaxed));
+    assert(!(atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_LOCKED));
     struct version *v = atomic_load_explicit(&r->head, memory_order_relaxed);
     if (record_promotable(r, v))
         atomic_fetch_sub_explicit(&s->nooline, 1, memory_order_relaxed);
@@ -150,7 +150,7 @@ void record_requeue_retired(struct record_store *s, struct record *list)
     pthread_mutex_unlock(&s->queue_mu);
 }
 
-void latch_wait(struct record *r, uintptr_t owner)
+void latch_wait(struct record *r, latch_t owner)
 {
     struct spin s = {0};
     while (atomic_load_explicit(&r->latch, memory_order_relaxed) || !latch_try(r, owner))

@@ -47,11 +47,11 @@ struct version {
 
 /*
  * One record per key per keyspace, shared by the keyspace's indexes; one
- * allocation holding the header (48 bytes with a 16-byte hash entry), the
+ * allocation holding the header (40 bytes with a 16-byte hash entry), the
  * key (padded to 8 bytes) and, when the record was created for a value of
  * at most RECORD_INLINE_MAX bytes, an inline version slot sized for it:
  *
- *     | he | head | latch | plock klen flags icap | gc_next | key... | slot: version + value |
+ *     | he | head | latch klen flags icap | gc_next | key... | slot: version + value |
  *
  *  - head is the newest committed version or NULL (no committed version yet,
  *    e.g. its creator's commit failed); it only changes under the latch (R2).
@@ -60,13 +60,15 @@ struct version {
  *    by pruning, it is free again for a later commit (version.c says why no
  *    reader can still be looking at it then).  A version too large for the
  *    slot, or written while the slot is in the chain, goes out of line.
- *  - latch is 0 or the token of its holder: a committing transaction, the
- *    GC (LATCH_GC), or the record's creator while it links the record into
- *    the indexes.
- *  - plock summarises the pessimistic locks (PLOCK_X | shared count) for
- *    optimistic committers, which read it without the lock manager's mutex;
- *    the lock queue itself lives in the lock manager (src/lock/), keyed by
- *    the record's address.
+ *  - latch is 0 or the 32-bit token of its holder: a committing transaction
+ *    (each transaction object has its own, src/txn/txn.c), the GC
+ *    (LATCH_GC), recovery, or the record's creator while it links the
+ *    record into the indexes.
+ *  - REC_LOCK_X / REC_LOCK_S summarise the pessimistic locks (an X holder,
+ *    at least one S holder) for optimistic committers, which read them
+ *    without the lock manager's mutex; the lock queue itself lives in the
+ *    lock manager (src/lock/), keyed by the record's address, and only the
+ *    lock manager, under its mutex, changes these two bits.
  *  - REC_DEAD is set, under the latch, when the record leaves the indexes; a
  *    dead record is never written again (R3).  Its memory stays valid until
  *    every transaction active at that moment has ended and a grace period
@@ -74,30 +76,39 @@ struct version {
  *    their read and write sets.
  *  - REC_QUEUED: on its keyspace's tombstone queue or the retire list, both
  *    linked through gc_next (under queue_mu).
+ * flags is one atomic byte: every change to it is an atomic read-modify-
+ * write of the bits it means to change, so writers of different bits
+ * (the GC, the lock manager, the queues) never undo each other.
  */
+typedef uint32_t latch_t;
+
 struct record {
     struct hash_entry he; /* embedded: bucket -> record in one step */
     struct version *_Atomic head;
-    _Atomic uintptr_t latch;
-    _Atomic uint32_t plock;
+    _Atomic latch_t latch;
     uint16_t klen;
     _Atomic uint8_t flags; /* REC_* */
     uint8_t icap8;         /* slot capacity / 8; 0 with REC_SLOT: empty values only */
     struct record *gc_next;
     uint8_t key[]; /* klen bytes, then padding to 8, then the slot */
 };
+_Static_assert(sizeof(void *) != 8 || sizeof(struct record) == 40, "record header is 40 bytes");
 
 #define REC_DEAD   0x01
 #define REC_QUEUED 0x02
 #define REC_SLOT   0x04 /* the record has an inline slot */
+#define REC_LOCK_S 0x08 /* some owner holds an S lock (lock manager, under its mutex) */
+#define REC_LOCK_X 0x10 /* some owner holds the X lock (idem) */
+#define REC_LOCKED (REC_LOCK_S | REC_LOCK_X)
 
-#define PLOCK_X 0x80000000u
-
-/* The GC's latch token.  Transactions latch with their own address (always
- * 64-byte aligned), so 1 is nobody's but the GC's. */
-#define LATCH_GC ((uintptr_t)1)
+/* The GC's latch token.  Transactions latch with their object's token
+ * (LATCH_FIRST_TXN and up), so 1 is nobody's but the GC's. */
+#define LATCH_GC ((latch_t)1)
 /* The latch a new record carries until it is in every index (keyspace.c). */
-#define LATCH_CREATOR ((uintptr_t)2)
+#define LATCH_CREATOR ((latch_t)2)
+/* Recovery's (src/wal/): it runs alone, before any transaction. */
+#define LATCH_RECOVERY  ((latch_t)3)
+#define LATCH_FIRST_TXN ((latch_t)16)
 
 static inline bool record_dead(const struct record *r)
 {
@@ -179,7 +190,7 @@ size_t version_bytes(size_t vlen);
 
 /* A new record for key in ks, latched by owner, not yet in any index; with
  * an inline slot of icap bytes if slot. */
-struct record *record_new(const void *key, size_t klen, bool slot, size_t icap, uintptr_t owner);
+struct record *record_new(const void *key, size_t klen, bool slot, size_t icap, latch_t owner);
 /* Frees a record that no reader can reach, with its chain, at once.  Its
  * lock queue must be gone (nobody holds or waits for a lock on it). */
 void record_free_now(struct record_store *s, struct record *r);
@@ -203,12 +214,15 @@ void limbo_flush(struct limbo *l);
 
 /* ---- the latch ----------------------------------------------------------- */
 
-static inline bool latch_try(struct record *r, uintptr_t owner)
+static inline bool latch_try(struct record *r, latch_t owner)
 {
-    uintptr_t zero = 0;
+    latch_t zero = 0;
     assert(owner != 0);
-    /* acquire: pairs with the release in latch_release */
-    return atomic_compare_exchange_strong_explicit(&r->latch, &zero, owner, memory_order_acquire,
+    /* seq_cst (acquire at least: pairs with the release in latch_release):
+     * an optimistic committer's latch and its later look at REC_LOCKED are
+     * one side of the Dekker handshake with the lock manager
+     * (src/lock/README, "Mixing schemes"). */
+    return atomic_compare_exchange_strong_explicit(&r->latch, &zero, owner, memory_order_seq_cst,
                                                    memory_order_relaxed);
 }
 
@@ -218,7 +232,7 @@ static inline void latch_release(struct record *r)
     atomic_store_explicit(&r->latch, 0, memory_order_release);
 }
 
-static inline bool latch_held(struct record *r, uintptr_t owner)
+static inline bool latch_held(struct record *r, latch_t owner)
 {
     return atomic_load_explicit(&r->latch, memory_order_relaxed) == owner;
 }
@@ -226,13 +240,13 @@ static inline bool latch_held(struct record *r, uintptr_t owner)
 /* Waits for r's latch (spinning, then yielding).  Latch holders never wait
  * for anything but latches taken in address order, so this wait cannot be
  * part of a cycle (src/txn/README, "Commit"). */
-void latch_wait(struct record *r, uintptr_t owner);
+void latch_wait(struct record *r, latch_t owner);
 
 /* True if r is latched by a committer other than me.  The GC latches too,
  * but it never installs a version, so it is nobody's conflict. */
-static inline bool latch_held_by_other(struct record *r, uintptr_t me)
+static inline bool latch_held_by_other(struct record *r, latch_t me)
 {
-    uintptr_t l = atomic_load_explicit(&r->latch, memory_order_acquire);
+    latch_t l = atomic_load_explicit(&r->latch, memory_order_acquire);
     return l && l != me && l != LATCH_GC;
 }
 

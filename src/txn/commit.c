@@ -103,7 +103,7 @@ static bool locks_block(struct txkv_txn *t)
 /* Latches every record of the write set; on failure releases what it took. */
 static int latch_write_set(struct txkv_txn *t)
 {
-    uintptr_t me = txn_token(t);
+    latch_t me = txn_token(t);
     int rc;
     for (;;) {
         if ((rc = resolve_write_set(t)))

@@ -109,6 +109,12 @@ int txn_enter_refused(struct txkv_txn *t, uint64_t seen, uint64_t want, const ch
 
 static struct txkv_txn *txn_new(struct txn_global *g)
 {
+    /* A latch token per transaction object, unique in this database: the
+     * objects live until txkv_close, so tokens are never reused (running
+     * out would take 2^32 objects at once, far beyond memory). */
+    latch_t token = atomic_fetch_add_explicit(&g->next_token, 1, memory_order_relaxed);
+    if (token < LATCH_FIRST_TXN)
+        return NULL;
     struct txkv_txn *t;
     if (posix_memalign((void **)&t, HANDLE_ALIGN, sizeof *t) != 0)
         return NULL;
@@ -121,7 +127,7 @@ static struct txkv_txn *txn_new(struct txn_global *g)
     atomic_init(&t->in_use, 1);
     t->g = g;
     gc_pin_register(g->gc, &t->pin);
-    lock_owner_init(g->lm, &t->lk, txn_token(t));
+    lock_owner_init(g->lm, &t->lk, token);
     struct txkv_txn *head = atomic_load(&g->txns);
     do {
         t->all_next = head;
@@ -392,6 +398,7 @@ void txn_global_init(struct txn_global *g, const txkv_options *o, uint64_t db_id
 {
     atomic_init(&g->txns, NULL);
     atomic_init(&g->next_id, 0);
+    atomic_init(&g->next_token, LATCH_FIRST_TXN);
     g->db_id = db_id;
     g->isolation = o->isolation;
     g->cc = o->cc;

@@ -37,6 +37,7 @@ struct txn_global {
     struct gc *gc;
     struct txkv_txn *_Atomic txns; /* every transaction object, push-only */
     _Atomic uint64_t next_id;      /* txkv_txn_id / lock owner ids */
+    _Atomic latch_t next_token;    /* latch tokens of transaction objects */
     uint64_t db_id;                /* unique per open, for thread-local hints */
     int isolation, cc;             /* defaults */
     uint64_t lock_timeout_us;
@@ -243,9 +244,9 @@ static inline void txn_leave(struct txkv_txn *t)
 }
 
 /* The latch token of t's commits and lock waits. */
-static inline uintptr_t txn_token(const struct txkv_txn *t)
+static inline latch_t txn_token(const struct txkv_txn *t)
 {
-    return (uintptr_t)t;
+    return t->lk.latch;
 }
 
 /* Keeps v, a buffered version no write-set entry owns any more, until t

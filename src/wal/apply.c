@@ -12,8 +12,6 @@
 
 #include "wal/wal.h"
 
-#define LATCH_RECOVERY ((uintptr_t)4) /* nobody else runs: any token but 0 */
-
 int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **ksp)
 {
     int rc = ks_open(set, name, flags | TXKV_CREATE, ksp);
