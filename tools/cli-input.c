@@ -454,6 +454,17 @@ static int edit_line(struct cli_input *in, char **line, size_t *len)
         int n = 0;
         in->cancelled = 0;
         const char *s = el_gets(in->el, &n);
+        /*
+         * el_gets put the terminal back in cooked mode, and the next one
+         * prints its prompt before it leaves cooked mode again.  A Ctrl-D
+         * typed in that window, as soon as the prompt shows, would be the
+         * kernel's end-of-file, which the switch to raw mode turns into a
+         * NUL byte: lost.  So the terminal goes back to the editor's mode
+         * at once and stays there while the command runs (type-ahead is
+         * then kept for libedit, and echoed when it reads it);
+         * cli_input_close restores the terminal.
+         */
+        el_set(in->el, EL_PREP_TERM, 1);
         if (!s || n <= 0) {
             if (n < 0 && errno == EINTR)
                 continue;
@@ -496,6 +507,7 @@ void cli_input_close(struct cli_input *in)
         history_end(in->hist);
     }
     if (in->el) {
+        el_set(in->el, EL_PREP_TERM, 0); /* cooked mode, as we found it */
         el_end(in->el);
         signal(SIGINT, SIG_DFL);
     }

@@ -207,15 +207,10 @@ def session(lines):
         os.write(fd, line)
         if expect and not wait_for(lambda: expect in out):
             print("# never saw %r in %r" % (expect, out))
-    # Read everything until it exits.  A Ctrl-D that arrives while libedit
-    # is switching the terminal back to raw mode can be discarded with the
-    # pending input (seen at load 8-13: kv-cli then waits in edit_getc); a
-    # person presses it again, and so do we, once.
-    if not wait_for(lambda: False, 5) and lines and lines[-1][0] == b"\x04":
-        try:
-            os.write(fd, b"\x04")
-        except OSError:
-            pass
+    # Read everything until it exits.  The Ctrl-D is typed as soon as the
+    # prompt shows: kv-cli must already be reading a raw terminal then (a
+    # Ctrl-D in cooked mode would be the kernel's end-of-file, which turns
+    # into a NUL byte when libedit switches to raw mode: tools/cli-input.c).
     wait_for(lambda: False)
     end = time.time() + 30
     while time.time() < end:
