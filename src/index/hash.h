@@ -74,6 +74,27 @@ void hash_prefetch(struct hash_index *h, uint64_t hv);
  */
 struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint64_t hv);
 
+/* An entry for hash_load, with its hash (hash_key of its key). */
+struct hash_load_item {
+    uint64_t hv;
+    struct hash_entry *e;
+};
+
+/*
+ * Links n entries at once into a table that has no other user yet (a
+ * database being recovered, before it is handed out): sizes the table for
+ * count + n entries (count: the owner's count of those already linked),
+ * sorts items by bucket and links them in that order, so the bucket array
+ * and the list are walked front to back instead of one chain of dependent
+ * misses per entry.  items is reordered.  Returns how many entries had a key
+ * already linked (or twice in items); those were not linked and are moved to
+ * items[0 .. returned).  The sort uses tmp, n more items of scratch; with
+ * tmp NULL the entries are linked unsorted.  No concurrent users; outside
+ * any read-side section (it enters its own).
+ */
+size_t hash_load(struct hash_index *h, struct hash_load_item *items, struct hash_load_item *tmp,
+                 size_t n, size_t count);
+
 /* Unlinks e; 0, or TXKV_NOTFOUND if it was already removed.  RCU read side. */
 int hash_remove(struct hash_index *h, struct hash_entry *e);
 

@@ -12,7 +12,9 @@
  * decides between many nodes with equal hashes.  The table starts with
  * one bucket and only hash_maintain() resizes it: every 1024 operations for
  * the true count, as an owner would, and at each iteration for a much
- * smaller or larger count, so it shrinks and grows.
+ * smaller or larger count, so it shrinks and grows.  hash_load (a batch
+ * linked in bucket order, with keys already present and keys twice in the
+ * batch) must leave the same table as the model says, sorted or not.
  *
  * Entries are malloc'ed with their key bytes inline and freed through
  * rcu_defer() after removal; at the end everything is removed, rcu_drain()
@@ -348,6 +350,74 @@ static void model_fini(struct model *m)
 }
 
 /*
+ * hash_load: a batch of n entries for random ids (some already linked, some
+ * twice in the batch) is loaded into m's table, sorted (tmp) or not; every
+ * id ends up with exactly one entry, the one the table returns, and the
+ * returned count of entries not linked, at the front of the batch, is
+ * exactly the batch's surplus.  The model takes the linked ones.
+ */
+static void load_batch(struct model *m, size_t n, int sorted)
+{
+    struct hash_load_item *it = malloc(n * sizeof *it), *tmp = malloc(n * sizeof *tmp);
+    uint8_t *in = calloc(m->nids, 1);
+    size_t surplus = 0;
+    if (!it || !tmp || !in)
+        bail_out("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = pick_id(m);
+        struct ent *e = ent_new(id);
+        it[i].hv = hv_of(m, id);
+        it[i].e = &e->he;
+        surplus += m->slot[id] || in[id];
+        in[id] = 1;
+    }
+    size_t ndup = hash_load(m->h, it, sorted ? tmp : NULL, n, m->count);
+    CHECK(ndup == surplus, "hash_load: %zu not linked, want %zu", ndup, surplus);
+    rcu_read_enter();
+    for (size_t i = 0; i < n; i++) {
+        struct ent *e = caa_container_of(it[i].e, struct ent, he);
+        struct hash_entry *got = hash_lookup(m->h, keys[e->id].p, keys[e->id].len, hv_of(m, e->id));
+        if (i < ndup) {
+            CHECK(got && got != &e->he, "hash_load: key %u reported unlinked but linked", e->id);
+        } else {
+            CHECK(got == &e->he, "hash_load: key %u reported linked, lookup disagrees", e->id);
+            CHECK(!m->slot[e->id], "hash_load: key %u linked twice", e->id);
+            m->slot[e->id] = e;
+            m->count++;
+        }
+    }
+    rcu_read_leave();
+    for (size_t i = 0; i < ndup; i++) /* never linked: no grace period needed */
+        free(caa_container_of(it[i].e, struct ent, he));
+    free(it);
+    free(tmp);
+    free(in);
+}
+
+static void test_load(uint64_t seed)
+{
+    struct model m;
+    for (int sorted = 0; sorted < 2; sorted++) {
+        model_init(&m, mix64(seed + (uint64_t)sorted), 1, NKEYS, ~(uint64_t)0);
+        load_batch(&m, 20000, sorted); /* an empty table, grown for it */
+        load_batch(&m, 30000, sorted); /* into a full one: many keys present */
+        check_count(&m);
+        check_iteration(&m);
+        run(&m, 20000); /* the loaded table works on */
+        check_iteration(&m);
+        ok(failures == 0, "hash_load (%s) agrees with the model", sorted ? "sorted" : "unsorted");
+        remove_all(&m);
+        model_fini(&m);
+    }
+    model_init(&m, seed, 4, COLLIDE_KEYS, COLLIDE_MASK);
+    load_batch(&m, 2000, 1);
+    check_iteration(&m);
+    ok(failures == 0, "hash_load with forced hash collisions agrees with the model");
+    remove_all(&m);
+    model_fini(&m);
+}
+
+/*
  * hash_maintain's policy and hash_stats, on h holding the n entries e[]:
  * only hash_maintain resizes, to a load in (1/2, 1] when it grows, not at
  * all while the load stays in [1/8, 1], and down again below 1/8; the
@@ -453,6 +523,8 @@ int main(void)
     check_iteration(&m);
     ok(failures == 0, "iteration of the emptied table returns nothing");
     model_fini(&m);
+
+    test_load(seed);
 
     /* Keys 0..1023: 1-byte keys and prefixes of one another, 16 hash values. */
     model_init(&m, seed, 4, COLLIDE_KEYS, COLLIDE_MASK);
