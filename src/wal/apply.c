@@ -7,10 +7,79 @@
  * what follows it.  Single-threaded (txkv_open, before the database is
  * handed out), outside any RCU read-side section; the latch is still
  * taken so the record layer's assertions hold.
+ *
+ * Recovery is the only writer and nobody reads, which the two paths below
+ * use (each is what a transaction's commit would leave, minus what only
+ * concurrent readers need):
+ *
+ *  - A checkpoint's keys (wal_apply_fresh) are distinct and have no record
+ *    yet: each record is made with its one version in its inline slot (no
+ *    allocation but the record), linked into the B+tree (in key order,
+ *    checkpoint.c writes it so: the descent's path stays in cache), and
+ *    queued for the hash index, which takes them all at once in bucket
+ *    order (hash_load) when the keyspace's keys end.  Nothing is looked up.
+ *    Until then those records are in the B+tree only and stay latched by
+ *    their creator; wal_apply_flush runs before anything else is applied
+ *    and on every way out of a checkpoint load, so after it every record is
+ *    in every index of its keyspace again (what keyspace.c's close and the
+ *    GC rely on).  A duplicate key in a checkpoint is a damaged checkpoint
+ *    (TXKV_IO).
+ *  - A log record's write (wal_apply_write) replaces the record's whole
+ *    chain: the older versions are freed before the new one is installed,
+ *    so the inline slot is free again and a value that fits goes there, as
+ *    it went at the first write; an update costs no allocation (a commit
+ *    must leave the old version to its readers and write out of line, and
+ *    the GC moves it back later).
+ *
+ * Accounting is exactly a commit's: a record costs record_bytes, an
+ * out-of-line version version_bytes, an inline one nothing more; nkeys,
+ * nversions, nooline and the keyspace's nrecords move as the commit path
+ * moves them, so txkv_stats after recovery counts exactly what is held.
  */
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
 #include "wal/wal.h"
+
+void wal_loader_init(struct wal_loader *l)
+{
+    memset(l, 0, sizeof *l);
+}
+
+void wal_loader_fini(struct wal_loader *l)
+{
+    (void)wal_apply_flush(l);
+    if (l->bulk)
+        munmap(l->bulk, 2 * l->capbulk * sizeof *l->bulk);
+    l->bulk = NULL;
+    l->capbulk = 0;
+}
+
+/*
+ * Room for one more queued record.  The queue (16 bytes a key, and as much
+ * again for hash_load's sort) lives only while a checkpoint loads; it is
+ * mapped, not malloc'd, so that all of it goes back to the system at the
+ * end instead of staying in malloc's free lists (recovery keeps nothing
+ * but the data).
+ */
+static int bulk_reserve(struct wal_loader *l)
+{
+    if (l->nbulk < l->capbulk)
+        return 0;
+    size_t cap = l->capbulk ? 2 * l->capbulk : 8192;
+    size_t size = 2 * cap * sizeof *l->bulk, old = 2 * l->capbulk * sizeof *l->bulk;
+    void *p = l->bulk
+                  ? mremap(l->bulk, old, size, MREMAP_MAYMOVE)
+                  : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return TXKV_NOMEM;
+    l->bulk = p;
+    l->capbulk = cap;
+    return 0;
+}
 
 int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **ksp)
 {
@@ -18,32 +87,128 @@ int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, str
     return rc == TXKV_EXISTS ? TXKV_IO : rc;
 }
 
-int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen,
-                    bool tomb, uint64_t ts, bool fresh)
+/* The value as a version in the loader's scratch buffer (vlen fits a slot). */
+static struct version *scratch_version(struct wal_loader *l, const void *val, size_t vlen)
+{
+    struct version *v = (struct version *)(void *)l->scratch;
+    assert(vlen <= RECORD_INLINE_MAX);
+    v->ts = 0;
+    atomic_init(&v->next, NULL);
+    v->vlen = (uint32_t)vlen;
+    v->tomb = 0;
+    v->inl = 0;
+    if (vlen)
+        memcpy(v->val, val, vlen);
+    return v;
+}
+
+int wal_apply_flush(struct wal_loader *l)
+{
+    struct txkv_ks *ks = l->bulk_ks;
+    size_t n = l->nbulk;
+    if (!n)
+        return 0;
+    struct record_store *s = ks->store;
+    int64_t nrec = atomic_load_explicit(&ks->nrecords, memory_order_relaxed);
+    size_t linked = nrec > (int64_t)n ? (size_t)nrec - n : 0;
+    size_t ndup = hash_load(ks->hash, l->bulk, l->bulk + l->capbulk, n, linked);
+    for (size_t i = ndup; i < n; i++)
+        latch_release(caa_container_of(l->bulk[i].e, struct record, he));
+    /* A key twice in a hash-only keyspace's checkpoint (with a B+tree,
+     * btree_insert caught it): the second record is in no index. */
+    for (size_t i = 0; i < ndup; i++) {
+        struct record *r = caa_container_of(l->bulk[i].e, struct record, he);
+        atomic_fetch_sub_explicit(&s->nkeys, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&ks->nrecords, 1, memory_order_relaxed);
+        latch_release(r);
+        record_free_now(s, r);
+    }
+    l->nbulk = 0;
+    l->bulk_ks = NULL;
+    return ndup ? TXKV_IO : 0;
+}
+
+int wal_apply_fresh(struct wal_loader *l, struct txkv_ks *ks, const void *key, size_t klen,
+                    const void *val, size_t vlen, uint64_t ts)
+{
+    struct record_store *s = ks->store;
+    bool slot = vlen <= RECORD_INLINE_MAX;
+    size_t icap = record_icap(vlen, slot);
+    size_t bytes = record_bytes(klen, slot, icap) + (slot ? 0 : version_bytes(vlen));
+    int rc;
+
+    if (ks != l->bulk_ks && (rc = wal_apply_flush(l)))
+        return rc;
+    if (ks->hash && bulk_reserve(l))
+        return TXKV_NOMEM;
+    if ((rc = mem_reserve(&s->mem, bytes, false)))
+        return rc;
+    struct record *r = record_new(key, klen, slot, icap, LATCH_CREATOR);
+    struct version *v = !r     ? NULL
+                        : slot ? scratch_version(l, val, vlen)
+                               : version_new(val, vlen, false);
+    if (!v) {
+        free(r);
+        mem_release(&s->mem, bytes);
+        return TXKV_NOMEM;
+    }
+    struct version *nv = version_install(s, r, v, ts, 0, NULL);
+    assert(slot ? nv != v : nv == v); /* the scratch is copied, never linked */
+    (void)nv;
+    atomic_fetch_add_explicit(&s->nversions, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->nkeys, 1, memory_order_relaxed);
+    if (ks->tree) {
+        rcu_read_enter();
+        rc = btree_insert(ks->tree, r->key, r->klen, r, NULL);
+        rcu_read_leave();
+        if (rc) { /* in no index: free it with what it holds */
+            atomic_fetch_sub_explicit(&s->nkeys, 1, memory_order_relaxed);
+            latch_release(r);
+            record_free_now(s, r);
+            return rc == TXKV_EXISTS ? TXKV_IO : rc; /* a key twice: damaged */
+        }
+    }
+    atomic_fetch_add_explicit(&ks->nrecords, 1, memory_order_relaxed);
+    if (!ks->hash) {
+        latch_release(r);
+        return 0;
+    }
+    l->bulk[l->nbulk].hv = ks_hash(ks, key, klen);
+    l->bulk[l->nbulk].e = &r->he;
+    l->nbulk++;
+    l->bulk_ks = ks;
+    return 0;
+}
+
+int wal_apply_write(struct wal_loader *l, struct txkv_ks *ks, const void *key, size_t klen,
+                    const void *val, size_t vlen, bool tomb, uint64_t ts)
 {
     struct record_store *s = ks->store;
     struct kref k = {ks, key, klen, ks_hash(ks, key, klen)};
-    struct record *r = NULL;
+    struct record *r;
     bool made = false;
     int rc;
 
+    assert(!l->nbulk); /* the checkpoint's records are all in their indexes */
     size_t vbytes = version_bytes(vlen);
     if ((rc = mem_reserve(&s->mem, vbytes, tomb)))
         return rc;
-    if (!fresh) { /* an update finds its record without making one first */
-        rcu_read_enter();
-        r = ks_lookup(ks, key, klen, k.hv);
-        if (r && record_dead(r))
-            r = NULL;
-        rcu_read_leave();
-    }
-    struct version *v = version_new(val, vlen, tomb);
+    rcu_read_enter();
+    r = ks_lookup(ks, key, klen, k.hv);
+    if (r && record_dead(r))
+        r = NULL;
+    rcu_read_leave();
+    /* Built in the scratch buffer when it may go inline; copied to the
+     * heap below if it does not fit the record's slot after all. */
+    bool maybe_inl = !tomb && vlen <= RECORD_INLINE_MAX;
+    struct version *v = maybe_inl ? scratch_version(l, val, vlen) : version_new(val, vlen, tomb);
     if (!v) {
         mem_release(&s->mem, vbytes);
         return TXKV_NOMEM;
     }
     if (!r && (rc = ks_resolve(&k, v, tomb, &r, &made))) {
-        version_free_now(v);
+        if (!maybe_inl)
+            version_free_now(v);
         mem_release(&s->mem, vbytes);
         return rc;
     }
@@ -56,32 +221,45 @@ int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void
     struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
     if (old && old->ts >= ts) { /* cannot happen in a well-formed log */
         latch_release(r);
-        version_free_now(v);
+        if (!maybe_inl)
+            version_free_now(v);
         mem_release(&s->mem, vbytes);
         return TXKV_IO;
     }
-    /* read old before it is freed */
     int64_t dkeys = (old && !old->tomb) ? (tomb ? -1 : 0) : (tomb ? 0 : 1);
-    /* horizon 0: version_install prunes nothing; we cut below */
-    struct version *nv = version_install(s, r, v, ts, 0, NULL);
-    if (nv != v) { /* copied into the record's inline slot */
-        version_free_now(v);
-        mem_release(&s->mem, vbytes);
-    }
-    /* Nobody can read the older versions: free them now rather than after
-     * a grace period (version_prune would hand them to liburcu's thread);
-     * an inline slot cut here is simply free for the next write. */
-    struct version *o = atomic_load_explicit(&nv->next, memory_order_relaxed);
-    atomic_store_explicit(&nv->next, NULL, memory_order_relaxed);
-    while (o) {
-        struct version *nx = atomic_load_explicit(&o->next, memory_order_relaxed);
-        if (!o->inl) {
-            mem_release(&s->mem, version_bytes(o->vlen));
-            version_free_now(o);
+    struct version *slot = record_slot(r);
+    if (maybe_inl && !(slot && vlen <= record_slot_cap(r))) {
+        /* the slot was sized for a smaller first value: out of line */
+        struct version *h = version_new(val, vlen, false);
+        if (!h) {
+            latch_release(r);
+            mem_release(&s->mem, vbytes);
+            return TXKV_NOMEM;
         }
-        atomic_fetch_sub_explicit(&s->nversions, 1, memory_order_relaxed);
-        o = nx;
+        v = h;
+        maybe_inl = false;
     }
+    /* Nobody can read the older versions: free them all now, before the
+     * install (a commit keeps them for its readers and the GC cuts them
+     * later), so the inline slot is free for the new value. */
+    if (old) {
+        if (record_promotable(r, old))
+            atomic_fetch_sub_explicit(&s->nooline, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->head, NULL, memory_order_relaxed);
+        for (struct version *o = old, *nx; o; o = nx) {
+            nx = atomic_load_explicit(&o->next, memory_order_relaxed);
+            if (!o->inl) {
+                mem_release(&s->mem, version_bytes(o->vlen));
+                version_free_now(o);
+            }
+            atomic_fetch_sub_explicit(&s->nversions, 1, memory_order_relaxed);
+        }
+    }
+    /* horizon 0: version_install prunes nothing (the chain is empty) */
+    struct version *nv = version_install(s, r, v, ts, 0, NULL);
+    assert(maybe_inl ? nv == slot : nv == v); /* the scratch is copied, never linked */
+    if (nv != v)                              /* copied into the record's inline slot */
+        mem_release(&s->mem, vbytes);
     latch_release(r);
     atomic_fetch_add_explicit(&s->nkeys, dkeys, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->nversions, 1, memory_order_relaxed);

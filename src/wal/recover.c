@@ -174,6 +174,7 @@ static int parse_rec(const char *p, size_t avail, struct rec *r)
 struct applier {
     struct ks_set *set;
     struct txkv_ks *last; /* the keyspace of the last entry */
+    struct wal_loader ld;
 };
 
 static int find_ks(struct applier *a, const char *name, size_t nlen, struct txkv_ks **ksp)
@@ -191,7 +192,8 @@ static int find_ks(struct applier *a, const char *name, size_t nlen, struct txkv
     return rc == TXKV_NOTFOUND ? TXKV_IO : rc; /* a write to an unknown keyspace */
 }
 
-/* Checks that a payload of entries decodes; then (apply) applies them at ts. */
+/* Checks that a payload of entries decodes; then (apply) applies them at ts:
+ * fresh, a checkpoint's (wal_apply_fresh), else a commit's. */
 static int entries(struct applier *a, const struct rec *r, bool apply, uint64_t ts, bool fresh)
 {
     const char *p = r->payload, *end = r->payload + r->len;
@@ -209,9 +211,11 @@ static int entries(struct applier *a, const struct rec *r, bool apply, uint64_t 
         if (apply) {
             struct txkv_ks *ks;
             int rc = find_ks(a, p + 8, nlen, &ks);
-            if (!rc)
-                rc = wal_apply_write(ks, p + 8 + nlen, klen, p + 8 + nlen + klen, vlen, tomb, ts,
-                                     fresh);
+            const char *key = p + 8 + nlen, *val = key + klen;
+            if (!rc && fresh)
+                rc = tomb ? TXKV_IO : wal_apply_fresh(&a->ld, ks, key, klen, val, vlen, ts);
+            else if (!rc)
+                rc = wal_apply_write(&a->ld, ks, key, klen, val, vlen, tomb, ts);
             if (rc)
                 return rc;
         }
@@ -300,8 +304,11 @@ static int load_checkpoint(struct wal *w, struct applier *a, uint64_t ts)
             rc = TXKV_INVALID;
         off += r.size;
     }
+    /* Every record into every index, even after an error (close frees
+     * what the indexes hold). */
+    int frc = wal_apply_flush(&a->ld);
     unmap_file(&m);
-    return rc;
+    return rc ? rc : frc;
 }
 
 /* Replays segment seg; *end: where its good records end (< size: torn). */
@@ -368,23 +375,23 @@ static void remove_file(struct wal *w, const char *fmt, uint64_t n)
     free(p);
 }
 
-static int recover_scan(struct wal *w, struct dirscan *s)
+/* The newest checkpoint, then the segments; *last_kept, *last_good: the
+ * last segment kept and where its good records end. */
+static int replay_all(struct wal *w, struct dirscan *s, struct applier *a, uint64_t *last_ts,
+                      uint64_t *last_kept, size_t *last_good)
 {
-    struct applier a = {w->ks, NULL};
-    uint64_t last_ts = 0, ckpt_ts = 0;
-    int rc = 0;
+    uint64_t ckpt_ts = 0;
+    int rc;
     if (s->nckpts) {
         ckpt_ts = s->ckpts[s->nckpts - 1];
         atomic_store(&w->ckpt_ts, ckpt_ts);
-        if ((rc = load_checkpoint(w, &a, ckpt_ts)))
+        if ((rc = load_checkpoint(w, a, ckpt_ts)))
             return rc;
         for (size_t i = 0; i + 1 < s->nckpts; i++)
             remove_file(w, "ckpt-%016llx.ckpt", s->ckpts[i]);
     }
-    last_ts = ckpt_ts;
+    *last_ts = ckpt_ts;
     bool ended = false;
-    uint64_t last_kept = 0;
-    size_t last_good = 1;
     for (size_t i = 0; i < s->nsegs; i++) {
         size_t good = 0, size = 0;
         if (ended) {
@@ -396,11 +403,11 @@ static int recover_scan(struct wal *w, struct dirscan *s)
             remove_file(w, "wal-%016llx.log", s->segs[i]);
             continue;
         }
-        if ((rc = replay_segment(w, &a, s->segs[i], &last_ts, &good, &size)))
+        if ((rc = replay_segment(w, a, s->segs[i], last_ts, &good, &size)))
             return rc;
         w->log_bytes += good;
-        last_kept = s->segs[i];
-        last_good = good;
+        *last_kept = s->segs[i];
+        *last_good = good;
         if (good < size) {
             w->recovered_dropped += size - good;
             if ((rc = cut_segment(w, s->segs[i], good)))
@@ -410,6 +417,19 @@ static int recover_scan(struct wal *w, struct dirscan *s)
     }
     if (ended && wal_fsync_dir(w))
         return TXKV_IO;
+    return 0;
+}
+
+static int recover_scan(struct wal *w, struct dirscan *s)
+{
+    struct applier a = {.set = w->ks};
+    uint64_t last_ts = 0, last_kept = 0;
+    size_t last_good = 1;
+    wal_loader_init(&a.ld);
+    int rc = replay_all(w, s, &a, &last_ts, &last_kept, &last_good);
+    wal_loader_fini(&a.ld);
+    if (rc)
+        return rc;
     /* Restore the clock: the next commit follows everything recovered. */
     if (last_ts > 1) {
         atomic_store(&w->store->next_ts, last_ts);

@@ -156,10 +156,29 @@ char *wal_path(const struct wal *w, const char *fmt, uint64_t n);
 int wal_fsync_dir(struct wal *w);
 /* Opens segment w->seg for writing at its start (recovery, at open). */
 int wal_open_first_segment(struct wal *w);
-/* apply.c: recovery's writes into the store */
+/* apply.c: recovery's writes into the store (its opening comment says how
+ * each path differs from a commit's, and why that is safe). */
+struct wal_loader {
+    /* a checkpoint's records in the B+tree, waiting for the hash index */
+    struct txkv_ks *bulk_ks;
+    struct hash_load_item *bulk; /* mapped: capbulk items, then as many for hash_load's sort */
+    size_t nbulk, capbulk;
+    /* a version built here when it will be copied into an inline slot */
+    _Alignas(8) char scratch[sizeof(struct version) + RECORD_INLINE_MAX];
+};
+void wal_loader_init(struct wal_loader *l);
+/* Flushes (wal_apply_flush) and frees. */
+void wal_loader_fini(struct wal_loader *l);
 int wal_apply_keyspace(struct ks_set *set, const char *name, unsigned flags, struct txkv_ks **ksp);
-/* fresh: the key is known to have no record yet (a checkpoint's keys). */
-int wal_apply_write(struct txkv_ks *ks, const void *key, size_t klen, const void *val, size_t vlen,
-                    bool tomb, uint64_t ts, bool fresh);
+/* A checkpoint's key (distinct, no record yet), stamped ts.  The record
+ * reaches the hash index at the next wal_apply_flush. */
+int wal_apply_fresh(struct wal_loader *l, struct txkv_ks *ks, const void *key, size_t klen,
+                    const void *val, size_t vlen, uint64_t ts);
+/* Links the records wal_apply_fresh queued into their hash index.  0, or
+ * TXKV_IO: a key was there twice (those records are freed). */
+int wal_apply_flush(struct wal_loader *l);
+/* A log record's write (or delete), stamped ts; after wal_apply_flush. */
+int wal_apply_write(struct wal_loader *l, struct txkv_ks *ks, const void *key, size_t klen,
+                    const void *val, size_t vlen, bool tomb, uint64_t ts);
 
 #endif /* TXKV_WAL_WAL_H */
