@@ -290,13 +290,14 @@ struct hash_entry *hash_insert(struct hash_index *h, struct hash_entry *e, uint6
 #define LOAD_PREFETCH   8
 
 size_t hash_load(struct hash_index *h, struct hash_load_item *items, struct hash_load_item *tmp,
-                 size_t n, size_t count)
+                 size_t n, size_t count, uint64_t *order)
 {
     assert_outside_rcu_section();
     if (!n)
         return 0;
     hash_maintain(h, count + n);
     unsigned long mask = atomic_load_explicit(&h->buckets, memory_order_relaxed) - 1;
+    *order = mask;
     if (tmp && n > 1) { /* LSD radix sort on the bucket number, LOAD_RADIX_BITS at a time */
         struct hash_load_item *src = items, *dst = tmp;
         for (unsigned shift = 0; (mask >> shift) != 0; shift += LOAD_RADIX_BITS) {

@@ -89,11 +89,13 @@ struct hash_load_item {
  * misses per entry.  items is reordered.  Returns how many entries had a key
  * already linked (or twice in items); those were not linked and are moved to
  * items[0 .. returned).  The sort uses tmp, n more items of scratch; with
- * tmp NULL the entries are linked unsorted.  No concurrent users; outside
- * any read-side section (it enters its own).
+ * tmp NULL the entries are linked unsorted.  When tmp was given and none
+ * was a duplicate, items is left in increasing order of hv & *order (the
+ * bucket mask), which a caller may use to find them again.  No concurrent
+ * users; outside any read-side section (it enters its own).
  */
 size_t hash_load(struct hash_index *h, struct hash_load_item *items, struct hash_load_item *tmp,
-                 size_t n, size_t count);
+                 size_t n, size_t count, uint64_t *order);
 
 /* Unlinks e; 0, or TXKV_NOTFOUND if it was already removed.  RCU read side. */
 int hash_remove(struct hash_index *h, struct hash_entry *e);

@@ -49,6 +49,8 @@ void wal_loader_init(struct wal_loader *l)
     memset(l, 0, sizeof *l);
 }
 
+static void sides_free(struct wal_loader *l);
+
 void wal_loader_fini(struct wal_loader *l)
 {
     (void)wal_apply_flush(l);
@@ -56,6 +58,8 @@ void wal_loader_fini(struct wal_loader *l)
         munmap(l->bulk, 2 * l->capbulk * sizeof *l->bulk);
     l->bulk = NULL;
     l->capbulk = 0;
+    l->nbatch = 0; /* recover.c applies the batch before it ends; after an error it is dropped */
+    sides_free(l);
 }
 
 /*
@@ -102,6 +106,106 @@ static struct version *scratch_version(struct wal_loader *l, const void *val, si
     return v;
 }
 
+/*
+ * A keyspace's checkpoint records, kept after hash_load in its bucket order
+ * (increasing hv & mask) with a directory: dir[j] is the first item whose
+ * (hv & mask) >> shift is j.  The log replay finds a checkpoint key's
+ * record here instead of through cds_lfht, whose walk is a chain of
+ * dependent misses that cannot be prefetched (its bucket arrays are
+ * private): directory slot, items, record are each prefetched a stage
+ * ahead for a whole batch (wal_apply_batch), so their misses overlap.
+ * Valid for all of recovery because no record leaves an index before the
+ * GC starts (a delete leaves a tombstone in the record), so a key's record
+ * is the one the checkpoint made; keys the checkpoint lacks are not here
+ * and are looked up.  Mapped, and unmapped at the end of recovery.
+ */
+struct wal_side {
+    struct txkv_ks *ks;
+    struct hash_load_item *items;
+    size_t n, items_bytes;
+    uint32_t *dir; /* ndir + 1 entries */
+    size_t dir_bytes;
+    uint64_t mask;
+    unsigned shift;
+};
+
+#define SIDE_MIN_ITEMS 4096 /* below this, lookups stay in cache anyway */
+#define SIDE_PER_SLOT  4    /* items per directory slot, on average: one cache line */
+
+static void *map_anon(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Keeps the loader's queue, sorted in bucket order by mask, as ks's side
+ * index (the queue's sort half goes back).  Without memory for it, the
+ * queue is simply dropped: lookups go through the hash index. */
+static void side_keep(struct wal_loader *l, struct txkv_ks *ks, size_t n, uint64_t mask)
+{
+    size_t half = l->capbulk * sizeof *l->bulk;
+    struct hash_load_item *items = l->bulk;
+    l->bulk = NULL;
+    l->capbulk = 0;
+    munmap((char *)items + half, half); /* page-aligned: capbulk is a multiple of 8192 */
+    unsigned bits = 0, dbits = 0;
+    while (bits < 64 && (mask >> bits))
+        bits++;
+    while (dbits < bits && ((size_t)SIDE_PER_SLOT << (dbits + 1)) <= n)
+        dbits++;
+    size_t ndir = (size_t)1 << dbits, dir_bytes = (ndir + 1) * sizeof(uint32_t);
+    struct wal_side *sides = realloc(l->sides, (l->nsides + 1) * sizeof *sides);
+    uint32_t *dir = n < UINT32_MAX && sides ? map_anon(dir_bytes) : NULL;
+    if (sides)
+        l->sides = sides;
+    if (!dir) {
+        munmap(items, half);
+        return;
+    }
+    unsigned shift = bits - dbits;
+    size_t i = 0;
+    for (size_t j = 0; j < ndir; j++) {
+        while (i < n && ((items[i].hv & mask) >> shift) < j)
+            i++;
+        dir[j] = (uint32_t)i;
+    }
+    dir[ndir] = (uint32_t)n;
+    l->sides[l->nsides++] = (struct wal_side){ks, items, n, half, dir, dir_bytes, mask, shift};
+}
+
+static void sides_free(struct wal_loader *l)
+{
+    for (size_t i = 0; i < l->nsides; i++) {
+        munmap(l->sides[i].items, l->sides[i].items_bytes);
+        munmap(l->sides[i].dir, l->sides[i].dir_bytes);
+    }
+    free(l->sides);
+    l->sides = NULL;
+    l->nsides = 0;
+}
+
+static struct wal_side *side_of(struct wal_loader *l, struct txkv_ks *ks)
+{
+    for (size_t i = 0; i < l->nsides; i++)
+        if (l->sides[i].ks == ks)
+            return &l->sides[i];
+    return NULL;
+}
+
+/* The record of key (hash hv) among the side index's, or NULL. */
+static struct record *side_find(const struct wal_side *sd, size_t slot, const void *key,
+                                size_t klen, uint64_t hv)
+{
+    for (uint32_t i = sd->dir[slot]; i < sd->dir[slot + 1]; i++) {
+        if (sd->items[i].hv != hv)
+            continue;
+        struct record *r = caa_container_of(sd->items[i].e, struct record, he);
+        if (r->klen == klen && !memcmp(r->key, key, klen))
+            return r;
+    }
+    return NULL;
+}
+
 int wal_apply_flush(struct wal_loader *l)
 {
     struct txkv_ks *ks = l->bulk_ks;
@@ -111,9 +215,16 @@ int wal_apply_flush(struct wal_loader *l)
     struct record_store *s = ks->store;
     int64_t nrec = atomic_load_explicit(&ks->nrecords, memory_order_relaxed);
     size_t linked = nrec > (int64_t)n ? (size_t)nrec - n : 0;
-    size_t ndup = hash_load(ks->hash, l->bulk, l->bulk + l->capbulk, n, linked);
+    uint64_t order;
+    size_t ndup = hash_load(ks->hash, l->bulk, l->bulk + l->capbulk, n, linked, &order);
     for (size_t i = ndup; i < n; i++)
         latch_release(caa_container_of(l->bulk[i].e, struct record, he));
+    l->nbulk = 0;
+    l->bulk_ks = NULL;
+    if (!ndup && n >= SIDE_MIN_ITEMS && !side_of(l, ks)) {
+        side_keep(l, ks, n, order);
+        return 0;
+    }
     /* A key twice in a hash-only keyspace's checkpoint (with a B+tree,
      * btree_insert caught it): the second record is in no index. */
     for (size_t i = 0; i < ndup; i++) {
@@ -123,8 +234,6 @@ int wal_apply_flush(struct wal_loader *l)
         latch_release(r);
         record_free_now(s, r);
     }
-    l->nbulk = 0;
-    l->bulk_ks = NULL;
     return ndup ? TXKV_IO : 0;
 }
 
@@ -180,12 +289,17 @@ int wal_apply_fresh(struct wal_loader *l, struct txkv_ks *ks, const void *key, s
     return 0;
 }
 
-int wal_apply_write(struct wal_loader *l, struct txkv_ks *ks, const void *key, size_t klen,
-                    const void *val, size_t vlen, bool tomb, uint64_t ts)
+/* One log write; p->rec: its record if the side index found it. */
+static int apply_one(struct wal_loader *l, const struct wal_prep *p)
 {
+    struct txkv_ks *ks = p->ks;
     struct record_store *s = ks->store;
-    struct kref k = {ks, key, klen, ks_hash(ks, key, klen)};
-    struct record *r;
+    const void *key = p->key, *val = p->val;
+    size_t klen = p->klen, vlen = p->vlen;
+    bool tomb = p->tomb;
+    uint64_t ts = p->ts;
+    struct kref k = {ks, key, klen, p->hv};
+    struct record *r = p->rec;
     bool made = false;
     int rc;
 
@@ -193,11 +307,18 @@ int wal_apply_write(struct wal_loader *l, struct txkv_ks *ks, const void *key, s
     size_t vbytes = version_bytes(vlen);
     if ((rc = mem_reserve(&s->mem, vbytes, tomb)))
         return rc;
+#ifndef NDEBUG
     rcu_read_enter();
-    r = ks_lookup(ks, key, klen, k.hv);
-    if (r && record_dead(r))
-        r = NULL;
+    assert(!r || r == ks_lookup(ks, key, klen, k.hv)); /* the side index agrees */
     rcu_read_leave();
+#endif
+    if (!r) {
+        rcu_read_enter();
+        r = ks_lookup(ks, key, klen, k.hv);
+        if (r && record_dead(r))
+            r = NULL;
+        rcu_read_leave();
+    }
     /* Built in the scratch buffer when it may go inline; copied to the
      * heap below if it does not fit the record's slot after all. */
     bool maybe_inl = !tomb && vlen <= RECORD_INLINE_MAX;
@@ -266,4 +387,54 @@ int wal_apply_write(struct wal_loader *l, struct txkv_ks *ks, const void *key, s
     if (tomb)
         ks_queue_tombstone(ks, r);
     return 0;
+}
+
+int wal_apply_write(struct wal_loader *l, struct txkv_ks *ks, const void *key, size_t klen,
+                    const void *val, size_t vlen, bool tomb, uint64_t ts)
+{
+    struct wal_prep *p = &l->batch[l->nbatch++];
+    *p = (struct wal_prep){
+        .ks = ks, .key = key, .val = val, .klen = klen, .vlen = vlen, .tomb = tomb, .ts = ts};
+    return l->nbatch == WAL_BATCH ? wal_apply_batch(l) : 0;
+}
+
+/*
+ * Group prefetching (S. Chen, A. Ailamaki, P. B. Gibbons, T. C. Mowry,
+ * "Improving hash join performance through prefetching", ICDE 2004): each
+ * stage issues the prefetches of every write in the batch before the next
+ * stage reads what they fetch, so a batch waits for about one miss per
+ * stage instead of one per stage per write.  The writes are then applied
+ * in log order; nothing but the lookups moved ahead, and a lookup's answer
+ * cannot change before its write is applied (see struct wal_side).
+ */
+int wal_apply_batch(struct wal_loader *l)
+{
+    size_t n = l->nbatch;
+    struct wal_prep *b = l->batch;
+    int rc = 0;
+    l->nbatch = 0;
+    for (size_t i = 0; i < n; i++) { /* the directory slots */
+        struct wal_prep *p = &b[i];
+        p->hv = ks_hash(p->ks, p->key, p->klen);
+        p->side = l->nsides ? side_of(l, p->ks) : NULL;
+        p->rec = NULL;
+        if (p->side) {
+            p->slot = (size_t)((p->hv & p->side->mask) >> p->side->shift);
+            __builtin_prefetch(&p->side->dir[p->slot]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) /* the items */
+        if (b[i].side)
+            __builtin_prefetch(&b[i].side->items[b[i].side->dir[b[i].slot]]);
+    for (size_t i = 0; i < n; i++) { /* the records: header, key and slot */
+        struct wal_prep *p = &b[i];
+        if (p->side && (p->rec = side_find(p->side, p->slot, p->key, p->klen, p->hv))) {
+            __builtin_prefetch(p->rec, 1);
+            __builtin_prefetch((char *)p->rec + 64, 1);
+            __builtin_prefetch((char *)p->rec + 128, 1);
+        }
+    }
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = apply_one(l, &b[i]);
+    return rc;
 }

@@ -330,8 +330,8 @@ static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64
         }
         if (k == REC_TORN)
             break;
-        if (r.type == WAL_KEYSPACE) {
-            if ((rc = keyspace_rec(a, &r)))
+        if (r.type == WAL_KEYSPACE) { /* the writes before it first */
+            if ((rc = wal_apply_batch(&a->ld)) || (rc = keyspace_rec(a, &r)))
                 break;
         } else if (r.type == WAL_COMMIT) {
             if (r.ts > ckpt_ts) {
@@ -347,6 +347,11 @@ static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64
         }
         off += r.size;
     }
+    /* The queued writes point into the mapping: applied before it goes
+     * (after an error they are dropped: the open fails). */
+    if (!rc)
+        rc = wal_apply_batch(&a->ld);
+    a->ld.nbatch = 0;
     *goodp = off;
     *sizep = m.size;
     unmap_file(&m);

@@ -158,11 +158,32 @@ int wal_fsync_dir(struct wal *w);
 int wal_open_first_segment(struct wal *w);
 /* apply.c: recovery's writes into the store (its opening comment says how
  * each path differs from a commit's, and why that is safe). */
+struct wal_side;
+
+/* A log write waiting in the loader's batch (wal_apply_batch). */
+struct wal_prep {
+    struct txkv_ks *ks;
+    const void *key, *val;
+    size_t klen, vlen;
+    bool tomb;
+    uint64_t ts, hv;
+    struct wal_side *side; /* the keyspace's checkpoint index, or NULL */
+    size_t slot;           /* its directory slot for hv */
+    struct record *rec;    /* found there, or NULL: look it up */
+};
+#define WAL_BATCH 16
+
 struct wal_loader {
     /* a checkpoint's records in the B+tree, waiting for the hash index */
     struct txkv_ks *bulk_ks;
     struct hash_load_item *bulk; /* mapped: capbulk items, then as many for hash_load's sort */
     size_t nbulk, capbulk;
+    /* per keyspace, its checkpoint's records in bucket order (apply.c) */
+    struct wal_side *sides;
+    size_t nsides;
+    /* log writes decoded, not yet applied */
+    struct wal_prep batch[WAL_BATCH];
+    size_t nbatch;
     /* a version built here when it will be copied into an inline slot */
     _Alignas(8) char scratch[sizeof(struct version) + RECORD_INLINE_MAX];
 };
@@ -177,8 +198,12 @@ int wal_apply_fresh(struct wal_loader *l, struct txkv_ks *ks, const void *key, s
 /* Links the records wal_apply_fresh queued into their hash index.  0, or
  * TXKV_IO: a key was there twice (those records are freed). */
 int wal_apply_flush(struct wal_loader *l);
-/* A log record's write (or delete), stamped ts; after wal_apply_flush. */
+/* Queues a log record's write (or delete), stamped ts, after
+ * wal_apply_flush; applies the batch when it is full.  0 or an error from
+ * applying. */
 int wal_apply_write(struct wal_loader *l, struct txkv_ks *ks, const void *key, size_t klen,
                     const void *val, size_t vlen, bool tomb, uint64_t ts);
+/* Applies the queued writes, in order.  0, TXKV_NOMEM, TXKV_FULL, TXKV_IO. */
+int wal_apply_batch(struct wal_loader *l);
 
 #endif /* TXKV_WAL_WAL_H */

@@ -354,9 +354,10 @@ static void model_fini(struct model *m)
  * twice in the batch) is loaded into m's table, sorted (tmp) or not; every
  * id ends up with exactly one entry, the one the table returns, and the
  * returned count of entries not linked, at the front of the batch, is
- * exactly the batch's surplus.  The model takes the linked ones.
+ * exactly the batch's surplus; a sorted batch of fresh keys comes back in
+ * bucket order.  The model takes the linked ones.
  */
-static void load_batch(struct model *m, size_t n, int sorted)
+static void load_batch(struct model *m, size_t n, int sorted, int fresh)
 {
     struct hash_load_item *it = malloc(n * sizeof *it), *tmp = malloc(n * sizeof *tmp);
     uint8_t *in = calloc(m->nids, 1);
@@ -365,14 +366,20 @@ static void load_batch(struct model *m, size_t n, int sorted)
         bail_out("out of memory");
     for (size_t i = 0; i < n; i++) {
         uint32_t id = pick_id(m);
+        while (fresh && (m->slot[id] || in[id])) /* fresh: only keys absent so far */
+            id = (id + 1) % m->nids;
         struct ent *e = ent_new(id);
         it[i].hv = hv_of(m, id);
         it[i].e = &e->he;
         surplus += m->slot[id] || in[id];
         in[id] = 1;
     }
-    size_t ndup = hash_load(m->h, it, sorted ? tmp : NULL, n, m->count);
+    uint64_t order;
+    size_t ndup = hash_load(m->h, it, sorted ? tmp : NULL, n, m->count, &order);
     CHECK(ndup == surplus, "hash_load: %zu not linked, want %zu", ndup, surplus);
+    for (size_t i = 1; sorted && !ndup && i < n; i++)
+        CHECK((it[i - 1].hv & order) <= (it[i].hv & order), "hash_load: not in bucket order at %zu",
+              i);
     rcu_read_enter();
     for (size_t i = 0; i < n; i++) {
         struct ent *e = caa_container_of(it[i].e, struct ent, he);
@@ -399,8 +406,8 @@ static void test_load(uint64_t seed)
     struct model m;
     for (int sorted = 0; sorted < 2; sorted++) {
         model_init(&m, mix64(seed + (uint64_t)sorted), 1, NKEYS, ~(uint64_t)0);
-        load_batch(&m, 20000, sorted); /* an empty table, grown for it */
-        load_batch(&m, 30000, sorted); /* into a full one: many keys present */
+        load_batch(&m, 20000, sorted, 1); /* an empty table, grown for it; checks the order */
+        load_batch(&m, 30000, sorted, 0); /* into a full one: many keys present */
         check_count(&m);
         check_iteration(&m);
         run(&m, 20000); /* the loaded table works on */
@@ -410,7 +417,8 @@ static void test_load(uint64_t seed)
         model_fini(&m);
     }
     model_init(&m, seed, 4, COLLIDE_KEYS, COLLIDE_MASK);
-    load_batch(&m, 2000, 1);
+    load_batch(&m, 500, 1, 1);
+    load_batch(&m, 2000, 1, 0);
     check_iteration(&m);
     ok(failures == 0, "hash_load with forced hash collisions agrees with the model");
     remove_all(&m);

@@ -10,7 +10,10 @@
  *  1. A random history (seeded; the seed is printed) over three keyspaces
  *     (hash + B+tree, hash only, B+tree only): puts of values of 0 to 300
  *     bytes (inline, a slot too small for a later value, out of line),
- *     deletes, re-puts; a checkpoint in the middle.  Reopened, every key
+ *     deletes, re-puts; a checkpoint in the middle, holding more than 4096
+ *     keys of a keyspace (so the log replay finds them through apply.c's
+ *     side index, which debug builds check against the hash index).
+ *     Reopened, every key
  *     reads its model value, deleted keys are absent, the ordered
  *     keyspaces scan in the model's order, txkv_stats().keys is the
  *     model's count.  Then writes between the loaded keys, scans again, a
@@ -35,7 +38,7 @@
 #include "wal-util.h"
 
 #define NKS        3
-#define NKEYS      1500
+#define NKEYS      6000 /* > 4096: the log replay's side index (apply.c) is used */
 #define MAXV       300
 #define DEADLINE_S 60.0
 
@@ -116,6 +119,30 @@ static void writes(txkv_db *db, int n, unsigned keys)
         }
         if (txkv_commit(t)) {
             diag("commit failed (seed %u)", seed);
+            exit(1);
+        }
+    }
+}
+
+/* Every key of keyspace s gets a value (100 per transaction). */
+static void fill(txkv_db *db, int s)
+{
+    txkv_ks *ks = keyspace(db, s);
+    for (unsigned k = 0; k < NKEYS;) {
+        txkv_txn *t;
+        int rc = txkv_begin(db, NULL, &t);
+        for (unsigned e = k + 100; !rc && k < e && k < NKEYS; k++) {
+            char key[16];
+            struct mval *m = &model[s][k];
+            key_of(k, key);
+            m->len = 1 + k % 120;
+            for (unsigned b = 0; b < m->len; b++)
+                m->v[b] = (unsigned char)rnd();
+            m->present = 1;
+            rc = txkv_put(t, ks, key, strlen(key), m->v, m->len);
+        }
+        if (rc || (rc = txkv_commit(t))) {
+            diag("fill failed: %s (seed %u)", txkv_strerror(rc), seed);
             exit(1);
         }
     }
@@ -251,6 +278,8 @@ static void fresh_round(int ckpt_writes, int log_writes, const char *what)
     memset(model, 0, sizeof model);
     is(wt_open(dir, TXKV_SYNC_NONE, &db), 0, "%s: a fresh database", what);
     if (ckpt_writes) {
+        fill(db, 0);
+        fill(db, 1);
         writes(db, ckpt_writes, NKEYS);
         is(txkv_checkpoint(db), 0, "%s: checkpoint", what);
     }
@@ -269,6 +298,7 @@ static void test_model(void)
     txkv_db *db;
     memset(model, 0, sizeof model);
     is(wt_open(dir, TXKV_SYNC_NONE, &db), 0, "open");
+    fill(db, 0);
     writes(db, 6000, NKEYS / 2);
     is(txkv_checkpoint(db), 0, "checkpoint");
     writes(db, 4000, NKEYS);
