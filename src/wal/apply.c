@@ -62,6 +62,12 @@ void wal_loader_fini(struct wal_loader *l)
     sides_free(l);
 }
 
+static void *map_anon(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /*
  * Room for one more queued record.  The queue (16 bytes a key, and as much
  * again for hash_load's sort) lives only while a checkpoint loads; it is
@@ -75,10 +81,19 @@ static int bulk_reserve(struct wal_loader *l)
         return 0;
     size_t cap = l->capbulk ? 2 * l->capbulk : 8192;
     size_t size = 2 * cap * sizeof *l->bulk, old = 2 * l->capbulk * sizeof *l->bulk;
-    void *p = l->bulk
-                  ? mremap(l->bulk, old, size, MREMAP_MAYMOVE)
-                  : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    void *p;
+#ifdef MREMAP_MAYMOVE /* Linux: grows without a copy */
+    if (!l->bulk)
+        p = map_anon(size);
+    else if ((p = mremap(l->bulk, old, size, MREMAP_MAYMOVE)) == MAP_FAILED)
+        p = NULL;
+#else
+    if ((p = map_anon(size)) && l->bulk) {
+        memcpy(p, l->bulk, l->nbulk * sizeof *l->bulk);
+        munmap(l->bulk, old);
+    }
+#endif
+    if (!p)
         return TXKV_NOMEM;
     l->bulk = p;
     l->capbulk = cap;
@@ -131,12 +146,6 @@ struct wal_side {
 
 #define SIDE_MIN_ITEMS 4096 /* below this, lookups stay in cache anyway */
 #define SIDE_PER_SLOT  4    /* items per directory slot, on average: one cache line */
-
-static void *map_anon(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
 
 /* Keeps the loader's queue, sorted in bucket order by mask, as ks's side
  * index (the queue's sort half goes back).  Without memory for it, the
