@@ -6,8 +6,8 @@
  *
  * A row removes its directory when it ends.  kv-bench's signal handler
  * removes those still open through bench_scratch_emergency_cleanup, which
- * uses only async-signal-safe calls (open, getdents64, unlinkat, rmdir), so
- * an interrupted run leaves nothing in /dev/shm.  The table of open
+ * uses only async-signal-safe calls (bench_rmtree, bench/kvb-rmtree.c), so an
+ * interrupted run leaves nothing in /dev/shm.  The table of open
  * directories is written by the main thread only (rows open and close their
  * databases there); a slot's path is complete before it is marked used.
  */
@@ -24,37 +24,12 @@
 #include <unistd.h>
 
 #include "kvb.h"
+#include "kvb-rmtree.h"
 
 #define SCRATCH_SLOTS 8
 
 static char scratch_dirs[SCRATCH_SLOTS][96];
 static volatile sig_atomic_t scratch_used[SCRATCH_SLOTS];
-
-/* Removes every plain file in dir, then dir; async-signal-safe. */
-static void remove_tree(const char *dir)
-{
-    char buf[4096];
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    long n;
-    if (fd < 0)
-        return;
-    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n;) {
-            struct {
-                unsigned long long ino;
-                long long off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (void *)(buf + off);
-            if (strcmp(d->name, ".") != 0 && strcmp(d->name, "..") != 0)
-                unlinkat(fd, d->name, 0);
-            off += d->reclen;
-        }
-    }
-    close(fd);
-    rmdir(dir);
-}
 
 int bench_scratch_dir(char *dir, size_t len, const char *tag, char *err, size_t errlen)
 {
@@ -83,12 +58,12 @@ void bench_scratch_remove(const char *dir)
     for (int i = 0; i < SCRATCH_SLOTS; i++)
         if (scratch_used[i] && strcmp(scratch_dirs[i], dir) == 0)
             scratch_used[i] = 0;
-    remove_tree(dir);
+    bench_rmtree(dir);
 }
 
 void bench_scratch_emergency_cleanup(void)
 {
     for (int i = 0; i < SCRATCH_SLOTS; i++)
         if (scratch_used[i])
-            remove_tree(scratch_dirs[i]);
+            bench_rmtree(scratch_dirs[i]);
 }

@@ -5,9 +5,9 @@
  *
  * Both modes work in a fresh directory made with mkdtemp under --dir
  * ($TMPDIR or /tmp by default) and remove it at the end, whatever
- * happened.  Keys are --key-size bytes: a 64-bit bijective mix of the key
- * number (big endian), then the number, zero padded; so key order is
- * unrelated to load order.  Values are --value-size bytes.
+ * happened (on SIGINT, SIGTERM and SIGHUP too).  Keys are --key-size bytes: a 64-bit bijective mix
+ * of the key number (big endian), then the number, zero padded; so key order is unrelated to load
+ * order.  Values are --value-size bytes.
  *
  * recovery: loads --keys keys (1000 per transaction), checkpoints, closes;
  * times the reopen (the checkpoint alone); applies --updates single-key
@@ -37,6 +37,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvb-rmtree.h"
 #include "txkv.h"
 
 #define LOAD_BATCH  1000
@@ -120,32 +122,21 @@ static uint64_t rss_bytes(void)
 
 static void die_txkv(const char *what, int rc) __attribute__((noreturn));
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char p[4500];
-    if (d) {
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            struct stat st;
-            if (!lstat(p, &st) && S_ISDIR(st.st_mode))
-                remove_tree(p);
-            else
-                unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static void cleanup(void)
 {
     if (g_dir[0])
-        remove_tree(g_dir);
+        bench_rmtree(g_dir);
     g_dir[0] = 0;
+}
+
+/* An interrupted run leaves nothing behind (bench_rmtree is
+ * async-signal-safe; g_dir is complete before the handler is set). */
+static void on_signal(int sig)
+{
+    if (g_dir[0])
+        bench_rmtree(g_dir);
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 static void die_txkv(const char *what, int rc)
@@ -698,13 +689,16 @@ int main(int argc, char **argv)
     }
     snprintf(g_db, sizeof g_db, "%s/db", g_dir);
     snprintf(g_aside, sizeof g_aside, "%s/aside", g_dir);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     if (c.recovery)
         run_recovery(&c);
     if (c.checkpoint) {
         if (c.keep) {
             snprintf(g_db, sizeof g_db, "%s/db2", g_dir);
         } else {
-            remove_tree(g_db);
+            bench_rmtree(g_db);
         }
         run_checkpoint(&c);
     }
