@@ -177,6 +177,11 @@ int hash_create(uint64_t seed, size_t initial_size, hash_key_of_fn key_of, struc
  */
 void hash_destroy(struct hash_index *h)
 {
+    hash_destroy_each(h, NULL, NULL);
+}
+
+void hash_destroy_each(struct hash_index *h, void (*fn)(struct hash_entry *e, void *arg), void *arg)
+{
     struct cds_lfht_iter it;
     struct cds_lfht_node *node;
     int rc;
@@ -187,8 +192,11 @@ void hash_destroy(struct hash_index *h)
     /* No other user, but the table's API still wants a section for walks. */
     rcu_read_enter();
     for (cds_lfht_first(h->ht, &it); (node = cds_lfht_iter_get_node(&it));
-         cds_lfht_next(h->ht, &it))
+         cds_lfht_next(h->ht, &it)) {
         (void)cds_lfht_del(h->ht, node); /* deleting the current node is allowed */
+        if (fn)
+            fn(hash_entry_of(node), arg);
+    }
     rcu_read_leave();
     rc = cds_lfht_destroy(h->ht, NULL);
     assert(rc == 0);

@@ -51,6 +51,12 @@ typedef const uint8_t *(*hash_key_of_fn)(const struct hash_entry *e, size_t *kle
 int hash_create(uint64_t seed, size_t initial_size, hash_key_of_fn key_of, struct hash_index **hp);
 /* Frees the table (not the entries).  No concurrent users, no read-side section held. */
 void hash_destroy(struct hash_index *h);
+/* hash_destroy, calling fn(e, arg) on each entry still linked as it unlinks
+ * it (a table walk of its own would be a second chain of cache misses).
+ * fn must not free e: the table's resize work may still reach it until
+ * this returns. */
+void hash_destroy_each(struct hash_index *h, void (*fn)(struct hash_entry *e, void *arg),
+                       void *arg);
 
 /* XXH3-64 of the key with this index's seed.  Pure; any context. */
 uint64_t hash_key(const struct hash_index *h, const void *key, size_t klen);

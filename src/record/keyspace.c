@@ -267,46 +267,52 @@ void ks_for_each_record(struct txkv_ks *ks, void (*fn)(struct record *r, void *a
     rcu_read_leave();
 }
 
-struct unlink_arg {
-    struct txkv_ks *ks;
-    struct record *list;
-};
-
-/* Close: takes r out of the indexes and onto a list to free (a record on
- * the tombstone queue too: the queue is dropped; a retired one is not in
- * the indexes any more). */
-static void unlink_record(struct record *r, void *arg)
+/* Close: puts a record on the list to free (a record on the tombstone queue
+ * too: the queue is dropped; a retired one is not in the indexes any more). */
+static void collect_record(struct record *r, void *arg)
 {
-    struct unlink_arg *a = arg;
-    ks_unlink(a->ks, r);
-    record_set_dead(r);
-    r->gc_next = a->list;
-    a->list = r;
+    struct record **list = arg;
+    r->gc_next = *list;
+    *list = r;
+}
+
+static void collect_entry(struct hash_entry *e, void *arg)
+{
+    collect_record(container_of_(e, struct record, he), arg);
 }
 
 /*
+ * Frees every record in the indexes, at close: nobody else uses the
+ * database any more, so no record is taken out of the B+tree one by one
+ * (btree_destroy frees its nodes whole, without reading a record), and
+ * the hash index's own unlinking walk at its destruction is the walk that
+ * finds the records (a record in the tree is in the hash index too, or
+ * retired).  A close of 1M keys did a B+tree removal per key and walked
+ * the hash chains twice.
+ *
  * A record may be freed only once nothing can still reach it, and at close
  * that includes liburcu's resize worker: it walks the hash chains in its
- * own thread, inside a read-side section, and a shrink started by the
- * removals below can still be holding a record we just unlinked.  Freeing
- * records right after their removal (as this did) let the worker write
- * into freed memory: kv-bench runs that open and close hundreds of
- * databases died in malloc ("corrupted double-linked list") at a close.
- * So: unlink everything, destroy the hash index (it waits for the resize
- * in flight), then free.
+ * own thread, inside a read-side section, and may still be holding a
+ * record.  Freeing records right after their removal (as this once did)
+ * let the worker write into freed memory: kv-bench runs that open and
+ * close hundreds of databases died in malloc ("corrupted double-linked
+ * list") at a close.  So: collect while the hash index is destroyed (which
+ * waits for the resize in flight), then free.
  */
 void ks_set_free_records(struct ks_set *set)
 {
     for (struct txkv_ks *ks = set->list; ks; ks = ks->next) {
-        struct unlink_arg a = {ks, NULL};
+        struct record *list = NULL;
         ks->tomb_queue = NULL; /* its records are all in the indexes */
-        ks_for_each_record(ks, unlink_record, &a);
-        hash_destroy(ks->hash);
+        if (ks->hash)
+            hash_destroy_each(ks->hash, collect_entry, &list);
+        else
+            ks_for_each_record(ks, collect_record, &list);
         ks->hash = NULL;
-        while (a.list) {
-            struct record *nx = a.list->gc_next;
-            record_free_now(ks->store, a.list);
-            a.list = nx;
+        while (list) {
+            struct record *nx = list->gc_next;
+            record_free_now(ks->store, list);
+            list = nx;
         }
     }
 }

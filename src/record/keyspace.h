@@ -51,11 +51,13 @@ struct ks_set {
 
 /* Creates the set with its default keyspace; 0 or TXKV_NOMEM. */
 int ks_set_init(struct ks_set *set, struct record_store *store, uint64_t seed);
-/* Takes every record out of the indexes and frees it (records already
- * retired are out of them: the GC and record_store_fini free those), and
- * drops the tombstone queues; the hash indexes are destroyed on the
- * way, after their resize work is over.  Close only: no other users, no
- * RCU callbacks pending that touch these records. */
+/* Frees every record still in the indexes (records already retired are
+ * out of them: the GC and record_store_fini free those) and drops the
+ * tombstone queues; the hash indexes are destroyed on the way, after
+ * their resize work is over.  The B+trees keep pointers to the freed
+ * records until ks_set_fini frees their nodes without reading them.
+ * Close only: no other users, no RCU callbacks pending that touch these
+ * records. */
 void ks_set_free_records(struct ks_set *set);
 /* Frees the keyspaces and their indexes (after ks_set_free_records). */
 void ks_set_fini(struct ks_set *set);
