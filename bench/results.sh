@@ -164,11 +164,11 @@ def num(v):
     except (TypeError, ValueError):
         return None
 
-def k(v):  # 1234567 -> 1.23M
+def k(v):  # 1234567 -> 1.23M; 999950 -> 1M (the unit after rounding, not "1e+03K")
     if v is None:
         return '-'
     for div, suf in ((1e6, 'M'), (1e3, 'K')):
-        if v >= div:
+        if float('%.3g' % v) >= div:
             return '%.3g%s' % (v / div, suf)
     return '%.3g' % v
 
