@@ -32,19 +32,6 @@
           1M keys frees nothing until it is done */
 #define SETTLE_MAX_MS 15000
 
-uint64_t bench_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size, resident;
-    int n;
-
-    if (!f)
-        return 0;
-    n = fscanf(f, "%llu %llu", &size, &resident);
-    fclose(f);
-    return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
 const char *bench_allocator(void)
 {
     static char buf[160];

@@ -6,7 +6,7 @@
  *
  * A row removes its directory when it ends.  kv-bench's signal handler
  * removes those still open through bench_scratch_emergency_cleanup, which
- * uses only async-signal-safe calls (bench_rmtree, bench/kvb-rmtree.c), so an
+ * uses only async-signal-safe calls (bench_rmtree, bench/kvb-sys.c), so an
  * interrupted run leaves nothing in /dev/shm.  The table of open
  * directories is written by the main thread only (rows open and close their
  * databases there); a slot's path is complete before it is marked used.
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "kvb.h"
-#include "kvb-rmtree.h"
+#include "kvb-sys.h"
 
 #define SCRATCH_SLOTS 8
 

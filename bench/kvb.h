@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kvb-sys.h"
+
 /* ---- the command line ---------------------------------------------------- */
 
 enum bench_workload {
@@ -470,8 +472,7 @@ uint64_t bench_now_ns(void);
 
 /* ---- memory (kvb-mem.c) --------------------------------------------------------- */
 
-/* The process's resident set in bytes (0 if unknown). */
-uint64_t bench_rss_bytes(void);
+/* bench_rss_bytes: bench/kvb-sys.h */
 /* Which allocator serves malloc, and the one configure linked: one line. */
 const char *bench_allocator(void);
 /* --update-pass: puts a new value under every loaded key, PASS_BATCH keys a transaction. */

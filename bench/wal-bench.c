@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvb-rmtree.h"
+#include "kvb-sys.h"
 #include "txkv.h"
 
 #define LOAD_BATCH  1000
@@ -106,18 +106,6 @@ static uint64_t rnd(uint64_t *s)
     *s ^= *s << 25;
     *s ^= *s >> 27;
     return *s * 2685821657736338717ull;
-}
-
-static uint64_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size, res;
-    int n;
-    if (!f)
-        return 0;
-    n = fscanf(f, "%llu %llu", &size, &res);
-    fclose(f);
-    return n == 2 ? (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 static void die_txkv(const char *what, int rc) __attribute__((noreturn));
@@ -252,7 +240,7 @@ static void time_reopen(const struct cfg *c, struct reopen *r)
 {
     r->secs = 1e30;
     for (unsigned i = 0; i < c->repeat; i++) {
-        uint64_t rss0 = rss_bytes(), t0 = now_ns();
+        uint64_t rss0 = bench_rss_bytes(), t0 = now_ns();
         txkv_db *db = open_db(c, TXKV_SYNC_NONE);
         double s = (double)(now_ns() - t0) / 1e9;
         struct txkv_stats st;
@@ -261,7 +249,7 @@ static void time_reopen(const struct cfg *c, struct reopen *r)
             r->secs = s;
         r->keys = st.keys;
         r->bytes = st.bytes;
-        r->rss = rss_bytes() - rss0;
+        r->rss = bench_rss_bytes() - rss0;
         txkv_close(db);
     }
 }
@@ -442,7 +430,7 @@ static uint64_t window(double secs)
 {
     uint64_t end = now_ns() + (uint64_t)(secs * 1e9), peak = 0;
     while (now_ns() < end) {
-        uint64_t r = rss_bytes();
+        uint64_t r = bench_rss_bytes();
         peak = r > peak ? r : peak;
         struct timespec ts = {0, RSS_POLL_NS};
         nanosleep(&ts, NULL);
@@ -488,7 +476,7 @@ static void run_checkpoint(const struct cfg *c)
     uint64_t n0 = total_commits(ws, c->threads), t0 = now_ns();
     uint64_t peak_before = window(c->duration);
     uint64_t n1 = total_commits(ws, c->threads), t1 = now_ns();
-    uint64_t rss_start = rss_bytes(), peak_during = rss_start;
+    uint64_t rss_start = bench_rss_bytes(), peak_during = rss_start;
     ct.db = sh.db;
     if (pthread_create(&ctid, NULL, ckpt_main, &ct)) {
         fprintf(stderr, "wal-bench: pthread_create failed\n");
@@ -497,7 +485,7 @@ static void run_checkpoint(const struct cfg *c)
     }
     uint64_t n2 = total_commits(ws, c->threads), t2 = now_ns();
     while (!atomic_load(&ct.done)) {
-        uint64_t r = rss_bytes();
+        uint64_t r = bench_rss_bytes();
         peak_during = r > peak_during ? r : peak_during;
         struct timespec ts = {0, RSS_POLL_NS};
         nanosleep(&ts, NULL);

@@ -1,16 +1,18 @@
 /*
- * kvb-rmtree.c - bench_rmtree: a scratch directory and what is in it, with
- * async-signal-safe calls only, for kv-bench's and wal-bench's signal
- * handlers (an interrupted run leaves nothing behind).
+ * kvb-sys.c - what kv-bench and wal-bench share of the system.
+ * bench_rmtree: a scratch directory and what is in it, with
+ * async-signal-safe calls only, for their signal handlers (an interrupted
+ * run leaves nothing behind).  bench_rss_bytes: the resident set.
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "kvb-rmtree.h"
+#include "kvb-sys.h"
 
 /* Removes what is in the directory open as fd; depth 1 also descends into
  * subdirectories (unlinkat of a non-empty one fails, so it is emptied
@@ -51,4 +53,17 @@ void bench_rmtree(const char *dir)
     rm_in(fd, 1);
     close(fd);
     rmdir(dir);
+}
+
+uint64_t bench_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size, resident;
+    int n;
+
+    if (!f)
+        return 0;
+    n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
