@@ -39,6 +39,11 @@
 
 #define GC_PERIOD_MS      10
 #define GC_IDLE_PERIOD_MS 50
+/* Commits have stopped when visible_ts has not moved for this long: a
+ * round or two without a commit is only a hiccup (a committer descheduled,
+ * or mapping the log's next window), and a sweep started then would walk
+ * every record while commits go on. */
+#define GC_IDLE_AFTER_MS 100
 
 void gc_init(struct gc *gc, struct record_store *store, struct ks_set *ks, struct lock_mgr *lm)
 {
@@ -56,6 +61,7 @@ void gc_init(struct gc *gc, struct record_store *store, struct ks_set *ks, struc
     gc->npromoted = gc->cappromoted = 0;
     gc->limbo.b = NULL;
     gc->seen_visible = 0;
+    gc->visible_moved = now_ns();
 }
 
 void gc_fini(struct gc *gc)
@@ -295,14 +301,18 @@ static bool gc_round(struct gc *gc, uint64_t *swept_at)
     int64_t nk = atomic_load_explicit(&s->nkeys, memory_order_relaxed);
     int64_t nool = atomic_load_explicit(&s->nooline, memory_order_relaxed);
     /* A sweep walks every record: worth it when old versions pile up, or,
-     * once commits have stopped (visible_ts unchanged for a round), to move
+     * once commits have stopped (visible_ts unchanged for GC_IDLE_AFTER_MS), to move
      * out-of-line newest versions back inline.  Not while commits run: under
      * updates the committers themselves keep about half the keys inline,
      * and sweeping 1M records every round cost a core (update throughput
      * fell 3x in kv-bench). */
     uint64_t vis = atomic_load_explicit(&s->visible_ts, memory_order_relaxed);
-    bool idle = vis == gc->seen_visible;
-    gc->seen_visible = vis;
+    uint64_t now = now_ns();
+    if (vis != gc->seen_visible) {
+        gc->seen_visible = vis;
+        gc->visible_moved = now;
+    }
+    bool idle = now - gc->visible_moved >= GC_IDLE_AFTER_MS * 1000000ull;
     bool sweep = nv > 2 * nk + 4096 || (idle && !work && nool > 0);
     if (sweep && h > *swept_at) {
         gc_sweep(gc, h);

@@ -52,7 +52,8 @@ struct gc {
     struct version **promoted;
     size_t npromoted, cappromoted;
     struct limbo limbo;
-    uint64_t seen_visible; /* visible_ts at the last round: idle if unchanged */
+    uint64_t seen_visible;  /* visible_ts at the last round */
+    uint64_t visible_moved; /* now_ns() when a round saw it change: idle after GC_IDLE_AFTER_MS */
 
     pthread_mutex_t mu; /* the thread's sleep; a leaf lock */
     pthread_cond_t cv;

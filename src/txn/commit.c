@@ -319,6 +319,8 @@ int txn_commit_writes(struct txkv_txn *t)
     /* 4. */
     rc = validate(t);
     /* 5. */
+    if (rc == 0 && g->wal)
+        wal_rec_seal(&wr, ts); /* WAL hook: hashed here, not in publish's ordered section */
     if (rc == 0)
         install(t, ts);
     /* 6. */

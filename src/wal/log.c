@@ -1,17 +1,22 @@
 /*
  * log.c - the write-ahead log: record encoding, appends in commit order,
- * group commit, the sync policies, segment rotation, the background thread.
+ * the mapped window, group commit, the sync policies, segment rotation,
+ * the background thread.
  *
- * Appends copy an already sealed record into w->buf under w->mu; nothing
- * in an append waits for I/O.  Whoever waits for an LSN that is not yet
- * written (or synced) and finds no leader becomes the leader: it takes the
- * whole buffer (swapping in the spare), writes it and, if asked to, calls
- * fdatasync, all without the mutex; then it advances written/synced and
- * wakes everyone.  So every commit queued behind a sync shares the next
- * one (group commit), and I/O never runs under a lock a committer needs.
- * Invariants (src/wal/README): W1 synced <= written <= appended; W2 bytes
- * reach the file in append order; W3 once failed is set, written and
- * synced never advance again and every wait returns TXKV_IO.
+ * The segment being appended to is mapped MAP_SHARED, a window of
+ * wal_window_bytes at a time, its blocks allocated before it is mapped.
+ * An append copies an already sealed record into the window under w->mu:
+ * no system call, and once the copy is done the bytes are in the page
+ * cache, where a kill -9 of the process cannot take them (TXKV_SYNC_NONE
+ * and INTERVAL promise that much).  Under TXKV_SYNC_COMMIT, whoever waits
+ * for an LSN not yet synced and finds no leader becomes the leader: one
+ * fdatasync, without the mutex, for everything appended so far; then it
+ * advances synced and wakes everyone.  So every commit queued behind a
+ * sync shares the next one (group commit), and I/O never runs under a
+ * lock a committer needs.  Invariants (src/wal/README): W1 synced <=
+ * appended; W2 bytes reach the segment in append order; W3 once failed is
+ * set, synced never advances again and every wait returns TXKV_IO; W8 a
+ * segment the log goes on from ends with a WAL_SEG_END record.
  */
 #include "config.h"
 
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -41,7 +47,17 @@ static int sys_fsync(int fd)
     return fsync(fd);
 }
 
-struct wal_io wal_io = {sys_pwrite, sys_fdatasync, sys_fsync};
+static int sys_fallocate(int fd, off_t off, off_t len)
+{
+    int e = posix_fallocate(fd, off, len); /* returns the error, sets no errno */
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+struct wal_io wal_io = {sys_pwrite, sys_fdatasync, sys_fsync, sys_fallocate};
 
 /* Writes n bytes at off, continuing after short writes; 0 or an errno. */
 int wal_write_all(int fd, const void *buf, size_t n, off_t off)
@@ -155,29 +171,131 @@ void wal_rec_free(struct wal_rec *r)
     r->len = r->cap = 0;
 }
 
-/* ---- appends and group commit ---- */
+/* ---- the mapped window ---- */
 
-/* Copies len bytes into the buffer.  Caller holds mu.  false: no memory
- * (the log fails: this record can never be written in its place). */
-static bool buf_put(struct wal *w, const char *p, size_t len)
+size_t wal_window_bytes = WAL_WINDOW_BYTES;
+
+/* Marks the log failed (W3) and wakes every waiter.  Caller holds mu. */
+static void log_fail(struct wal *w, int e)
 {
-    if (w->len + len > w->cap) {
-        size_t cap = w->cap ? w->cap : 1 << 16;
-        while (cap < w->len + len)
-            cap *= 2;
-        char *b = realloc(w->buf, cap);
-        if (!b) {
-            atomic_store(&w->failed, ENOMEM);
-            pthread_cond_broadcast(&w->cv);
-            return false;
-        }
-        w->buf = b;
-        w->cap = cap;
+    atomic_store(&w->failed, e ? e : EIO);
+    pthread_cond_broadcast(&w->cv);
+}
+
+/*
+ * Maps the window of fd that holds offset off: wal_window_bytes from off
+ * rounded down to a multiple of them.  Its blocks are allocated first, so
+ * a store into the mapping never meets a full disk (which would be a
+ * SIGBUS, not an error code).  0 or an errno.
+ */
+static int map_window(int fd, off_t off, char **winp, off_t *basep)
+{
+    off_t wb = (off_t)wal_window_bytes, base = off - off % wb;
+    if (wal_io.fallocate(fd, base, wb))
+        return errno ? errno : EIO;
+    void *p = mmap(NULL, (size_t)wb, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, base);
+    if (p == MAP_FAILED)
+        return errno ? errno : ENOMEM;
+    *winp = p;
+    *basep = base;
+    return 0;
+}
+
+/* Opens segment seg, new (create) or to go on at off, with its window. */
+static int open_segment(struct wal *w, uint64_t seg, bool create, off_t off, struct wal_seg *sp)
+{
+    char *p = wal_path(w, "wal-%016llx.log", seg);
+    if (!p)
+        return ENOMEM;
+    int fd = open(p, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0666);
+    int e = fd < 0 ? errno : 0;
+    if (!e && (e = map_window(fd, off, &sp->win, &sp->win_off))) {
+        close(fd);
+        if (create)
+            unlink(p);
     }
-    memcpy(w->buf + w->len, p, len);
-    w->len += len;
-    w->appended += len;
-    w->log_bytes += len;
+    free(p);
+    if (e)
+        return e;
+    sp->fd = fd;
+    sp->off = off;
+    return 0;
+}
+
+/* Unmaps the window, cuts the unused tail the windows allocated, syncs if
+ * asked, closes.  0 or the first errno. */
+static int finish_segment(struct wal_seg *sp, bool sync)
+{
+    char *wins[] = {sp->win, sp->next, sp->done};
+    for (size_t i = 0; i < 3; i++)
+        if (wins[i])
+            munmap(wins[i], wal_window_bytes);
+    int e = ftruncate(sp->fd, sp->off) ? errno : 0;
+    if (!e && sync)
+        e = sync_fd(sp->fd, true);
+    close(sp->fd);
+    sp->fd = -1;
+    sp->win = sp->next = sp->done = NULL;
+    return e;
+}
+
+/*
+ * Moves the window on, once it is full.  Mapping a window costs a page
+ * allocation per page (about 3 ms for 4 MiB on tmpfs here), and appends
+ * run in the ordered section every committer waits on: so a committer maps
+ * the next window ahead, in wal_wait, outside that section and without mu
+ * (prepare_next), and here the move is a pointer swap.  Only if that has
+ * not happened yet is the window mapped here.  Caller holds mu.
+ */
+static int move_window(struct wal_seg *sp)
+{
+    size_t wb = wal_window_bytes;
+    if (sp->next) {
+        if (sp->done) /* not unmapped yet: rare, it waits for a committer */
+            munmap(sp->done, wb);
+        sp->done = sp->win;
+        sp->win = sp->next;
+        sp->next = NULL;
+        sp->win_off += (off_t)wb;
+        return 0;
+    }
+    munmap(sp->win, wb);
+    sp->win = NULL;
+    return map_window(sp->fd, sp->off, &sp->win, &sp->win_off);
+}
+
+/*
+ * Copies n bytes to the end of the log: into the window, moving it on
+ * when it is full.  Caller holds mu and has seen the log not failed.
+ * Once the copy is done the bytes are in the page cache: a kill -9 of
+ * the process from here on loses none of them.  false: the window could
+ * not move (the log fails; the bytes copied so far are a torn tail).
+ */
+static bool log_put(struct wal *w, const char *p, size_t n)
+{
+    struct wal_seg *sp = &w->cur;
+    size_t wb = wal_window_bytes;
+    w->appended += n;
+    w->log_bytes += n;
+    while (n) {
+        size_t used = (size_t)(sp->off - sp->win_off);
+        if (used == wb) {
+            int e = move_window(sp);
+            if (e) {
+                log_fail(w, e);
+                return false;
+            }
+            used = 0;
+        }
+        size_t k = n < wb - used ? n : wb - used;
+        memcpy(sp->win + used, p, k);
+        p += k;
+        n -= k;
+        sp->off += (off_t)k;
+    }
+    if (!sp->next && !w->preparing && (size_t)(sp->off - sp->win_off) >= wb / 2 &&
+        !atomic_load_explicit(&w->want_next, memory_order_relaxed))
+        atomic_store_explicit(&w->want_next, true, memory_order_relaxed);
     if (w->ckpt_bytes && w->log_bytes >= w->ckpt_bytes && !w->ckpt_wanted) {
         w->ckpt_wanted = true;
         pthread_cond_signal(&w->bg_cv);
@@ -185,15 +303,21 @@ static bool buf_put(struct wal *w, const char *p, size_t len)
     return true;
 }
 
-uint64_t wal_append_commit(struct wal *w, struct wal_rec *r, uint64_t ts)
+/* ---- appends and group commit ---- */
+
+void wal_rec_seal(struct wal_rec *r, uint64_t ts)
 {
     size_t payload = r->len - WAL_REC_HDR;
     wal_encode_hdr(r->buf, WAL_COMMIT, payload, ts);
     wal_seal(r->buf, payload);
+}
+
+uint64_t wal_append_commit(struct wal *w, const struct wal_rec *r, uint64_t ts)
+{
     uint64_t lsn = 0;
     mutex_lock(&w->mu);
     if (!atomic_load_explicit(&w->failed, memory_order_relaxed) &&
-        buf_put(w, r->buf, r->len + WAL_REC_TAIL)) {
+        log_put(w, r->buf, r->len + WAL_REC_TAIL)) {
         lsn = w->appended;
         w->last_ts = ts;
     }
@@ -202,47 +326,30 @@ uint64_t wal_append_commit(struct wal *w, struct wal_rec *r, uint64_t ts)
 }
 
 /*
- * Becomes the leader: writes everything appended so far and, if sync,
- * makes it durable.  Caller holds mu and no leader runs; mu is dropped
- * during the I/O and held again on return.
+ * Becomes the leader: makes everything appended so far durable with one
+ * fdatasync (it also writes back what stores into the mapping dirtied).
+ * Caller holds mu and no leader runs; mu is dropped during the sync and
+ * held again on return.
  */
-static void lead(struct wal *w, bool sync)
+static void lead(struct wal *w)
 {
     assert(!w->leader);
     w->leader = true;
-    char *b = w->buf;
-    size_t n = w->len;
-    size_t cap = w->cap;
-    w->buf = w->spare;
-    w->cap = w->spare_cap;
-    w->len = 0;
-    w->spare = b;
-    w->spare_cap = cap;
     uint64_t end = w->appended;
-    bool need_sync = sync && w->synced < end;
+    bool need = w->synced < end;
+    int fd = w->cur.fd; /* only a leader changes it (rotation) */
     mutex_unlock(&w->mu);
-
-    /* Only the leader touches fd and seg_off (W2: one writer, in order). */
-    int e = n ? wal_write_all(w->fd, b, n, w->seg_off) : 0;
-    if (!e)
-        w->seg_off += (off_t)n;
-    if (!e && need_sync)
-        e = sync_fd(w->fd, true);
-
+    int e = need ? sync_fd(fd, true) : 0;
     mutex_lock(&w->mu);
-    if (e) {
-        /* W3: never retry and pretend (fsyncgate) */
-        atomic_store(&w->failed, e);
-    } else {
-        w->written = end;
-        if (sync)
-            w->synced = end;
-    }
+    if (e)
+        log_fail(w, e); /* W3: never retry and pretend (fsyncgate) */
+    else if (need)
+        w->synced = end;
     w->leader = false;
     pthread_cond_broadcast(&w->cv);
 }
 
-static int wait_for(struct wal *w, uint64_t lsn, bool sync)
+static int wait_synced(struct wal *w, uint64_t lsn)
 {
     int rc = 0;
     mutex_lock(&w->mu);
@@ -251,14 +358,15 @@ static int wait_for(struct wal *w, uint64_t lsn, bool sync)
             rc = TXKV_IO;
             break;
         }
-        if ((sync ? w->synced : w->written) >= lsn)
+        if (w->synced >= lsn)
             break;
         if (!w->leader) {
-            lead(w, sync);
+            lead(w);
             continue;
         }
-        /* A leader's write takes microseconds; a futex sleep and wake-up
-         * cost more than that here: pause a little before sleeping. */
+        /* A leader's sync may be short (a page-cache file system); a futex
+         * sleep and wake-up cost more than that here: pause a little
+         * before sleeping. */
         mutex_unlock(&w->mu);
         struct spin sp = {0};
         for (int i = 0; i < SPIN_PAUSES && atomic_load_explicit(&w->leader, memory_order_relaxed);
@@ -272,11 +380,57 @@ static int wait_for(struct wal *w, uint64_t lsn, bool sync)
     return rc;
 }
 
+/*
+ * Maps the current segment's next window ahead (move_window says why),
+ * and unmaps the one appends left.  A committer calls it from wal_wait,
+ * out of the ordered section.  The file stays open meanwhile: a rotation
+ * waits for `preparing` to clear before it swaps segments.  The result is
+ * kept only if it is still the window after cur.win; a failure is left
+ * for move_window to meet, and fail the log, in its turn.
+ */
+static void prepare_next(struct wal *w)
+{
+    size_t wb = wal_window_bytes;
+    mutex_lock(&w->mu);
+    atomic_store_explicit(&w->want_next, false, memory_order_relaxed);
+    if (w->preparing || w->cur.next || atomic_load_explicit(&w->failed, memory_order_relaxed)) {
+        mutex_unlock(&w->mu);
+        return;
+    }
+    w->preparing = true;
+    int fd = w->cur.fd;
+    off_t at = w->cur.win_off + (off_t)wb;
+    char *done = w->cur.done;
+    w->cur.done = NULL;
+    mutex_unlock(&w->mu);
+
+    if (done)
+        munmap(done, wb);
+    char *win = NULL;
+    off_t base;
+    int e = map_window(fd, at, &win, &base);
+
+    mutex_lock(&w->mu);
+    w->preparing = false;
+    if (!e && at == w->cur.win_off + (off_t)wb && !w->cur.next) {
+        w->cur.next = win;
+        win = NULL;
+    }
+    pthread_cond_broadcast(&w->cv); /* a rotation may wait for preparing */
+    mutex_unlock(&w->mu);
+    if (win)
+        munmap(win, wb); /* appends moved on without it */
+}
+
 int wal_wait(struct wal *w, uint64_t lsn)
 {
+    if (atomic_load_explicit(&w->want_next, memory_order_relaxed))
+        prepare_next(w);
     if (!lsn)
         return TXKV_IO; /* the append found the log failed */
-    return wait_for(w, lsn, w->sync == TXKV_SYNC_COMMIT);
+    if (w->sync != TXKV_SYNC_COMMIT)
+        return wal_check(w); /* W1: the append copied it into the page cache */
+    return wait_synced(w, lsn);
 }
 
 int wal_log_keyspace(struct wal *w, const struct txkv_ks *ks)
@@ -291,7 +445,7 @@ int wal_log_keyspace(struct wal *w, const struct txkv_ks *ks)
     uint64_t lsn = 0;
     mutex_lock(&w->mu);
     if (!atomic_load_explicit(&w->failed, memory_order_relaxed) &&
-        buf_put(w, rec, WAL_REC_HDR + 2 + nlen + WAL_REC_TAIL))
+        log_put(w, rec, WAL_REC_HDR + 2 + nlen + WAL_REC_TAIL))
         lsn = w->appended;
     mutex_unlock(&w->mu);
     return wal_wait(w, lsn);
@@ -299,76 +453,75 @@ int wal_log_keyspace(struct wal *w, const struct txkv_ks *ks)
 
 /* ---- segments ---- */
 
-static int open_segment(struct wal *w, uint64_t seg, int *fdp)
+int wal_open_segment(struct wal *w, bool create)
 {
-    char *p = wal_path(w, "wal-%016llx.log", seg);
-    if (!p)
-        return ENOMEM;
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    int e = fd < 0 ? errno : 0;
-    free(p);
-    if (e)
-        return e;
-    *fdp = fd;
-    return 0;
-}
-
-int wal_open_first_segment(struct wal *w)
-{
-    int e = open_segment(w, w->seg, &w->fd);
-    if (!e)
+    int e = open_segment(w, w->seg, create, w->cur.off, &w->cur);
+    if (!e && create)
         e = wal_fsync_dir(w);
-    w->seg_off = 0;
     return e ? TXKV_IO : 0;
 }
 
 /*
- * Starts a new segment: everything appended so far goes to the old one,
- * which is synced (unless the policy is NONE) and closed.  *last_ts: the
- * commit ts of the last record in the old segments.  Checkpoints only
- * (ckpt_mu held).  0 or TXKV_IO.
+ * Starts a new segment.  The new file is made, allocated, mapped and its
+ * name synced first, with no lock held; then, under mu, a WAL_SEG_END
+ * record ends the old segment (the log goes on in the next one, W8) and
+ * the segments swap: appends go on at once, into the new one.  The old
+ * one is then cut to its length and synced (unless the policy is NONE)
+ * while this thread holds the leader flag, so no commit is acknowledged
+ * as synced past the swap before it is.  *last_ts: the commit ts of the
+ * last record in the old segments.  Checkpoints only (ckpt_mu held).
+ * 0 or TXKV_IO; a failure before the swap fails the checkpoint only.
  */
 int wal_rotate(struct wal *w, uint64_t *last_ts)
 {
-    int rc = 0;
+    struct wal_seg next = {.fd = -1}, old;
+    int e = open_segment(w, w->seg + 1, true, 0, &next);
+    if (!e && (e = wal_fsync_dir(w)) != 0) {
+        finish_segment(&next, false);
+        char *p = wal_path(w, "wal-%016llx.log", w->seg + 1);
+        if (p)
+            unlink(p);
+        free(p);
+    }
+    if (e)
+        return TXKV_IO;
+
+    char end[WAL_REC_HDR + WAL_REC_TAIL];
+    wal_encode_hdr(end, WAL_SEG_END, 0, 0);
+    wal_seal(end, 0);
     mutex_lock(&w->mu);
-    while (w->leader)
+    while (w->leader || w->preparing)
         mutex_cond_wait(&w->mu, &w->cv, NULL);
-    if (atomic_load_explicit(&w->failed, memory_order_relaxed)) {
+    if (atomic_load_explicit(&w->failed, memory_order_relaxed) || !log_put(w, end, sizeof end)) {
         mutex_unlock(&w->mu);
+        finish_segment(&next, false); /* an empty file: recovery drops it (W8) */
         return TXKV_IO;
     }
-    lead(w, w->sync != TXKV_SYNC_NONE);
-    *last_ts = w->last_ts;
-    if (atomic_load_explicit(&w->failed, memory_order_relaxed)) {
-        mutex_unlock(&w->mu);
-        return TXKV_IO;
-    }
-    /* Hold leadership while the files change: no append waits for I/O. */
+    /* Hold leadership while the old file is finished: no sync runs on
+     * the new one, so synced cannot pass the old one's end before it is
+     * durable. */
     w->leader = true;
+    old = w->cur;
+    w->cur = next;
+    atomic_store_explicit(&w->want_next, false, memory_order_relaxed);
+    w->seg++;
+    uint64_t old_end = w->appended;
+    *last_ts = w->last_ts;
+    w->log_bytes = 0;
+    w->ckpt_wanted = false;
     mutex_unlock(&w->mu);
-    int fd = -1;
-    int e = open_segment(w, w->seg + 1, &fd);
-    if (!e)
-        e = wal_fsync_dir(w);
+
+    e = finish_segment(&old, w->sync != TXKV_SYNC_NONE);
+
     mutex_lock(&w->mu);
-    if (e) {
-        if (fd >= 0)
-            close(fd);
-        atomic_store(&w->failed, e);
-        rc = TXKV_IO;
-    } else {
-        close(w->fd);
-        w->fd = fd;
-        w->seg++;
-        w->seg_off = 0;
-        w->log_bytes = w->len; /* appended since the old segment was written */
-        w->ckpt_wanted = false;
-    }
+    if (e)
+        log_fail(w, e);
+    else if (w->sync != TXKV_SYNC_NONE && w->synced < old_end)
+        w->synced = old_end;
     w->leader = false;
     pthread_cond_broadcast(&w->cv);
     mutex_unlock(&w->mu);
-    return rc;
+    return e ? TXKV_IO : 0;
 }
 
 /* ---- the background thread ---- */
@@ -393,7 +546,7 @@ static void *bg_main(void *arg)
                 continue;
             if (!w->leader && w->synced < w->appended &&
                 !atomic_load_explicit(&w->failed, memory_order_relaxed))
-                lead(w, true);
+                lead(w);
         } else {
             mutex_cond_wait(&w->mu, &w->bg_cv, NULL);
         }
@@ -423,12 +576,11 @@ void wal_close(struct wal *w)
         mutex_unlock(&w->mu);
         pthread_join(w->thread, NULL);
     }
-    if (w->fd >= 0) {
-        mutex_lock(&w->mu);
-        if (!atomic_load_explicit(&w->failed, memory_order_relaxed) && !w->leader)
-            lead(w, w->sync != TXKV_SYNC_NONE);
-        mutex_unlock(&w->mu);
-        close(w->fd);
+    if (w->cur.fd >= 0) {
+        /* Nobody else runs now: the thread is joined, no commit is open. */
+        bool sync =
+            !atomic_load_explicit(&w->failed, memory_order_relaxed) && w->sync != TXKV_SYNC_NONE;
+        (void)finish_segment(&w->cur, sync);
     }
     if (w->lockfd >= 0)
         close(w->lockfd); /* releases the flock */
@@ -438,8 +590,6 @@ void wal_close(struct wal *w)
     pthread_cond_destroy(&w->bg_cv);
     pthread_mutex_destroy(&w->ckpt_mu);
     mutex_destroy(&w->mu);
-    free(w->buf);
-    free(w->spare);
     free(w->dir);
     free(w);
 }

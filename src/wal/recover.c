@@ -311,9 +311,28 @@ static int load_checkpoint(struct wal *w, struct applier *a, uint64_t ts)
     return rc ? rc : frc;
 }
 
-/* Replays segment seg; *end: where its good records end (< size: torn). */
+/* Where the bytes after the last non-zero one begin (0: all zero). */
+static size_t nonzero_end(const char *p, size_t n)
+{
+    while (n && !p[n - 1])
+        n--;
+    return n;
+}
+
+/* What replaying a segment found. */
+struct seg_scan {
+    size_t good;    /* bytes of whole records, up to and with a WAL_SEG_END */
+    size_t size;    /* of the file */
+    size_t dropped; /* after good, up to the last non-zero byte */
+    bool clean;     /* it ends with WAL_SEG_END: the log goes on (W8) */
+    size_t idx;     /* its place in the directory's list (replay_all) */
+};
+
+/* Replays segment seg.  Past the good records come a torn record, damage,
+ * or only zeros: the blocks a mapped window allocated and nothing reached
+ * (not counted as dropped). */
 static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64_t *last_ts,
-                          size_t *goodp, size_t *sizep)
+                          struct seg_scan *ss)
 {
     struct mapped m;
     int rc = map_file(w, "wal-%016llx.log", seg, &m);
@@ -322,6 +341,7 @@ static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64
     uint64_t ckpt_ts = atomic_load(&w->ckpt_ts);
     size_t off = 0;
     struct rec r;
+    ss->clean = false;
     while (off < m.size) {
         int k = parse_rec(m.p + off, m.size - off, &r);
         if (k == REC_NEWER) {
@@ -341,6 +361,10 @@ static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64
                     break;
                 *last_ts = r.ts;
             }
+        } else if (r.type == WAL_SEG_END && r.len == 0) {
+            off += r.size;
+            ss->clean = true;
+            break;
         } else {
             rc = TXKV_INVALID;
             break;
@@ -352,8 +376,9 @@ static int replay_segment(struct wal *w, struct applier *a, uint64_t seg, uint64
     if (!rc)
         rc = wal_apply_batch(&a->ld);
     a->ld.nbatch = 0;
-    *goodp = off;
-    *sizep = m.size;
+    ss->good = off;
+    ss->size = m.size;
+    ss->dropped = nonzero_end(m.p + off, m.size - off);
     unmap_file(&m);
     return rc;
 }
@@ -380,10 +405,23 @@ static void remove_file(struct wal *w, const char *fmt, uint64_t n)
     free(p);
 }
 
-/* The newest checkpoint, then the segments; *last_kept, *last_good: the
- * last segment kept and where its good records end. */
+/* A segment after the end of the log: its non-zero bytes are dropped. */
+static int drop_segment(struct wal *w, uint64_t seg)
+{
+    struct mapped m;
+    int rc = map_file(w, "wal-%016llx.log", seg, &m);
+    if (rc)
+        return rc;
+    w->recovered_dropped += nonzero_end(m.p, m.size);
+    unmap_file(&m);
+    remove_file(w, "wal-%016llx.log", seg);
+    return 0;
+}
+
+/* The newest checkpoint, then the segments.  *last: what the last segment
+ * kept held (good == SIZE_MAX: there was none). */
 static int replay_all(struct wal *w, struct dirscan *s, struct applier *a, uint64_t *last_ts,
-                      uint64_t *last_kept, size_t *last_good)
+                      struct seg_scan *last)
 {
     uint64_t ckpt_ts = 0;
     int rc;
@@ -396,31 +434,29 @@ static int replay_all(struct wal *w, struct dirscan *s, struct applier *a, uint6
             remove_file(w, "ckpt-%016llx.ckpt", s->ckpts[i]);
     }
     *last_ts = ckpt_ts;
-    bool ended = false;
+    bool ended = false, changed = false;
     for (size_t i = 0; i < s->nsegs; i++) {
-        size_t good = 0, size = 0;
-        if (ended) {
-            struct stat st;
-            char *p = wal_path(w, "wal-%016llx.log", s->segs[i]);
-            if (p && !stat(p, &st))
-                w->recovered_dropped += (uint64_t)st.st_size;
-            free(p);
-            remove_file(w, "wal-%016llx.log", s->segs[i]);
+        if (ended) { /* W8: the log ended in an earlier segment */
+            if ((rc = drop_segment(w, s->segs[i])))
+                return rc;
+            changed = true;
             continue;
         }
-        if ((rc = replay_segment(w, a, s->segs[i], last_ts, &good, &size)))
+        struct seg_scan ss;
+        if ((rc = replay_segment(w, a, s->segs[i], last_ts, &ss)))
             return rc;
-        w->log_bytes += good;
-        *last_kept = s->segs[i];
-        *last_good = good;
-        if (good < size) {
-            w->recovered_dropped += size - good;
-            if ((rc = cut_segment(w, s->segs[i], good)))
+        w->log_bytes += ss.good;
+        w->recovered_dropped += ss.dropped;
+        if (ss.good < ss.size) {
+            if ((rc = cut_segment(w, s->segs[i], ss.good)))
                 return rc;
-            ended = true;
+            changed = true;
         }
+        *last = ss;
+        last->idx = i;
+        ended = !ss.clean;
     }
-    if (ended && wal_fsync_dir(w))
+    if (changed && wal_fsync_dir(w))
         return TXKV_IO;
     return 0;
 }
@@ -428,10 +464,10 @@ static int replay_all(struct wal *w, struct dirscan *s, struct applier *a, uint6
 static int recover_scan(struct wal *w, struct dirscan *s)
 {
     struct applier a = {.set = w->ks};
-    uint64_t last_ts = 0, last_kept = 0;
-    size_t last_good = 1;
+    uint64_t last_ts = 0;
+    struct seg_scan last = {.good = SIZE_MAX};
     wal_loader_init(&a.ld);
-    int rc = replay_all(w, s, &a, &last_ts, &last_kept, &last_good);
+    int rc = replay_all(w, s, &a, &last_ts, &last);
     wal_loader_fini(&a.ld);
     if (rc)
         return rc;
@@ -440,15 +476,24 @@ static int recover_scan(struct wal *w, struct dirscan *s)
         atomic_store(&w->store->next_ts, last_ts);
         atomic_store(&w->store->visible_ts, last_ts);
     }
-    /* An empty last segment (opened and closed with no commit) is reused. */
-    w->seg = last_kept && !last_good ? last_kept : s->nsegs ? s->segs[s->nsegs - 1] + 1 : 1;
+    /* Appends go on at the end of the last segment kept, unless it ended
+     * with WAL_SEG_END (then in a new one after it). */
+    bool create = last.good == SIZE_MAX || last.clean;
+    if (create) {
+        w->seg = last.good == SIZE_MAX ? (s->nsegs ? s->segs[s->nsegs - 1] + 1 : 1)
+                                       : s->segs[last.idx] + 1;
+        w->cur.off = 0;
+    } else {
+        w->seg = s->segs[last.idx];
+        w->cur.off = (off_t)last.good;
+    }
     w->first_seg = s->nsegs ? s->segs[0] : w->seg;
-    return wal_open_first_segment(w);
+    return wal_open_segment(w, create);
 }
 
 static int init_wal(const txkv_options *o, struct wal *w)
 {
-    w->fd = w->dirfd = w->lockfd = -1;
+    w->cur.fd = w->dirfd = w->lockfd = -1;
     mutex_init(&w->mu);
     pthread_mutex_init(&w->ckpt_mu, NULL);
     pthread_condattr_t ca;

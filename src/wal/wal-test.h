@@ -1,8 +1,11 @@
 /*
  * wal-test.h - tests only: the I/O seam of src/wal/.  A test replaces
- * wal_io's functions (one struct for the whole process) to make writes and
- * syncs fail with ENOSPC or EIO, or come back short, and puts the saved
- * struct back afterwards.  Not part of the public API.
+ * wal_io's functions (one struct for the whole process) to make writes,
+ * syncs and the log's block allocation fail with ENOSPC or EIO, or writes
+ * come back short, and puts the saved struct back afterwards.  A test may
+ * also make the log's mapped window small (a multiple of the page size,
+ * set before txkv_open), so that appends move it often.  Not part of the
+ * public API.
  */
 #ifndef TXKV_WAL_WAL_TEST_H
 #define TXKV_WAL_WAL_TEST_H
@@ -10,5 +13,6 @@
 #include "wal/wal.h"
 
 extern struct wal_io wal_io;
+extern size_t wal_window_bytes;
 
 #endif /* TXKV_WAL_WAL_TEST_H */

@@ -34,7 +34,10 @@ enum wal_rec_type {
     WAL_KEYSPACE = 2,  /* a keyspace created: u8 flags, u8 name length, name */
     WAL_CKPT_DATA = 3, /* checkpoint: a batch of live keys, entries as WAL_COMMIT */
     WAL_CKPT_END = 4,  /* checkpoint: complete; payload u64 number of keys */
+    WAL_SEG_END = 5,   /* the last record of a segment the log goes on from (W8) */
 };
+/* The log file is mapped this much at a time (a multiple of the page size). */
+#define WAL_WINDOW_BYTES ((size_t)4 << 20)
 
 /*
  * The seam every write and sync goes through, so that tests can make them
@@ -45,6 +48,7 @@ struct wal_io {
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
     int (*fdatasync)(int fd);
     int (*fsync)(int fd);
+    int (*fallocate)(int fd, off_t off, off_t len); /* posix_fallocate, as -1 and errno */
 };
 
 /* A record being built (a commit's, outside any lock). */
@@ -53,27 +57,35 @@ struct wal_rec {
     size_t len, cap;
 };
 
+/* A segment file open for appending, and its mapped windows. */
+struct wal_seg {
+    int fd;
+    char *win;     /* maps [win_off, win_off + wal_window_bytes) of the file */
+    off_t win_off; /* a multiple of wal_window_bytes */
+    off_t off;     /* bytes appended to the segment: win_off <= off <= win_off + window */
+    char *next;    /* the window after win, mapped ahead (wal_wait), or NULL */
+    char *done;    /* a window appends left, to unmap outside the ordered section */
+};
+
 struct wal {
-    /* ---- the log: guarded by mu (a leaf lock but for the I/O of a leader,
+    /* ---- the log: guarded by mu (a leaf lock but for the sync of a leader,
      * which runs without it) */
     struct mutex mu;
-    pthread_cond_t cv; /* waiters for written/synced, and for the leader's end */
-    char *buf;         /* appended, not yet handed to a leader */
-    size_t len, cap;
-    char *spare; /* the leader's buffer while it writes */
-    size_t spare_cap;
-    uint64_t appended, written, synced; /* LSNs: log bytes since open */
-    _Atomic bool leader;                /* someone is writing/syncing */
-    uint64_t last_ts;                   /* commit ts of the last appended commit */
-    uint64_t log_bytes;                 /* bytes in the segments since the last checkpoint */
-    bool ckpt_wanted;                   /* log_bytes passed ckpt_bytes */
-    _Atomic int failed;                 /* 0, or the errno that failed the log */
+    pthread_cond_t cv;         /* waiters for synced, and for the leader's end */
+    uint64_t appended, synced; /* LSNs: log bytes since open */
+    _Atomic bool leader;       /* someone is syncing, or rotating */
+    uint64_t last_ts;          /* commit ts of the last appended commit */
+    uint64_t log_bytes;        /* bytes in the segments since the last checkpoint */
+    bool ckpt_wanted;          /* log_bytes passed ckpt_bytes */
+    _Atomic int failed;        /* 0, or the errno that failed the log */
+    _Atomic bool want_next;    /* cur.win is half used and cur.next is NULL */
+    bool preparing;            /* a committer is mapping cur.next without mu */
 
-    /* the segment being written: changed by a leader only (rotation) */
-    int fd;
+    /* the segment being appended to: appends move its window (under mu);
+     * only a rotation, as leader, swaps it */
+    struct wal_seg cur;
     uint64_t seg;       /* its number (wal-SEG.log) */
     uint64_t first_seg; /* the oldest segment still on disk (checkpoints) */
-    off_t seg_off;      /* bytes in it */
 
     /* ---- fixed at open */
     char *dir;
@@ -123,15 +135,19 @@ int wal_rec_add(struct wal_rec *r, const struct txkv_ks *ks, const void *key, si
                 const void *val, size_t vlen, bool tomb);
 /* Frees the record's buffer. */
 void wal_rec_free(struct wal_rec *r);
+/* Stamps the record with its commit ts and checksums it: once ts is
+ * drawn, before the publish section (so the hash is not computed there). */
+void wal_rec_seal(struct wal_rec *r, uint64_t ts);
 /*
- * Appends the record, stamped ts, to the log and returns its end LSN (0 if
- * the log has failed).  The caller guarantees that appends happen in ts
- * order (commit.c calls it in the publish section, see src/wal/README).
- * Never blocks on I/O.
+ * Appends the sealed record to the log and returns its end LSN (0 if the
+ * log has failed).  The caller guarantees that appends happen in ts order
+ * (commit.c calls it in the publish section, see src/wal/README).  A copy
+ * into the mapped log: no system call, except when the window moves on.
  */
-uint64_t wal_append_commit(struct wal *w, struct wal_rec *r, uint64_t ts);
+uint64_t wal_append_commit(struct wal *w, const struct wal_rec *r, uint64_t ts);
 /* Waits until the log up to lsn is durable as the sync policy promises
- * (COMMIT: synced; INTERVAL, NONE: handed to the OS).  0 or TXKV_IO. */
+ * (COMMIT: synced; INTERVAL, NONE: in the page cache, which the append
+ * already did).  0 or TXKV_IO. */
 int wal_wait(struct wal *w, uint64_t lsn);
 
 /* Logs a keyspace creation and waits as for a commit.  0 or TXKV_IO. */
@@ -147,6 +163,7 @@ void wal_stats(struct wal *w, struct txkv_stats *st);
 
 /* log.c */
 extern struct wal_io wal_io;
+extern size_t wal_window_bytes; /* WAL_WINDOW_BYTES; tests make it small */
 int wal_write_all(int fd, const void *buf, size_t n, off_t off);
 int wal_rotate(struct wal *w, uint64_t *last_ts);
 int wal_start_thread(struct wal *w);
@@ -154,8 +171,10 @@ size_t wal_encode_hdr(char *p, int type, size_t payload, uint64_t ts);
 void wal_seal(char *rec, size_t payload);
 char *wal_path(const struct wal *w, const char *fmt, uint64_t n);
 int wal_fsync_dir(struct wal *w);
-/* Opens segment w->seg for writing at its start (recovery, at open). */
-int wal_open_first_segment(struct wal *w);
+/* Opens segment w->seg for appending at w->cur.off: a new file (create),
+ * or the last one recovery kept, cut to its good records.  Recovery, at
+ * open.  0 or TXKV_IO. */
+int wal_open_segment(struct wal *w, bool create);
 /* apply.c: recovery's writes into the store (its opening comment says how
  * each path differs from a commit's, and why that is safe). */
 struct wal_side;

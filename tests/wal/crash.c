@@ -18,8 +18,10 @@
  * which, with the counters never going backwards from one open to the
  * next, says the state is a prefix of the commit order.
  * Damage rounds then cut the newest log segment at a random byte, or flip
- * a random byte in it, before opening: acknowledged commits after the
- * damage may be lost, nothing else may be wrong (sum, twins).
+ * a random byte in it (in what was written, not the zeros of its last
+ * window), before opening: acknowledged commits after the damage may be
+ * lost, nothing else may be wrong (sum, twins).  The child maps the log
+ * CHILD_WINDOW bytes at a time, so kills also land while the window moves.
  * Rounds: ROUNDS x TXKV_STRESS (make stress).  Nothing waits by sleeping
  * for synchronisation: the parent waits for acknowledgements to arrive.
  */
@@ -36,11 +38,13 @@
 #include <time.h>
 
 #include "../tap.h"
+#include "wal/wal-test.h"
 #include "wal-util.h"
 
-#define NTHREADS 4
-#define NACC     16
-#define ROUNDS   6
+#define NTHREADS     4
+#define NACC         16
+#define ROUNDS       6
+#define CHILD_WINDOW (16u << 10)
 
 struct ack {
     uint32_t thread;
@@ -118,6 +122,7 @@ static void *child_thread(void *arg)
 static int child_main(const char *dir, int fd)
 {
     ack_fd = fd;
+    wal_window_bytes = CHILD_WINDOW;
     if (wt_open(dir, TXKV_SYNC_COMMIT, &cdb))
         return 2;
     /* First run: the accounts. */
@@ -255,7 +260,7 @@ static bool check(const char *dir, bool strict, const char *what)
 static void damage(const char *dir, uint64_t *rs, bool flip)
 {
     char path[1024];
-    long size = wt_file(dir, "wal-", path, sizeof path);
+    long size = wt_newest_segment(dir, path, sizeof path); /* damage what was written */
     if (size <= 0)
         return;
     long at = (long)(tap_rand(rs) % (uint64_t)size);

@@ -2,9 +2,11 @@
  * faults.c - a write or sync that fails fails the commit with TXKV_IO and
  * the log with it; the directory still recovers to a prefix.
  *
- * Through the I/O seam (src/wal/wal-test.h), for each fault: pwrite
- * failing with ENOSPC, fdatasync failing with EIO, a short write followed
- * by EIO, and the checkpoint's fsync failing:
+ * Through the I/O seam (src/wal/wal-test.h), with the log's window one
+ * page, for each fault: the allocation of the next window failing with
+ * ENOSPC, and with EIO (commits go on until one needs the next window),
+ * fdatasync failing with EIO; then the checkpoint's fsync failing, and
+ * its write coming back short and then failing:
  *  - the commit that meets the fault returns TXKV_IO;
  *  - every later writing commit returns TXKV_IO (never acknowledged
  *    without being durable), reads still work, a read-only commit is 0;
@@ -27,6 +29,14 @@ static struct wal_io saved;
 static int fail_after; /* calls that still succeed */
 static int fail_errno;
 static bool short_first;
+
+static int bad_fallocate(int fd, off_t off, off_t len)
+{
+    if (fail_after-- > 0)
+        return saved.fallocate(fd, off, len);
+    errno = fail_errno;
+    return -1;
+}
 
 static ssize_t bad_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
@@ -62,13 +72,22 @@ static void one_fault(const char *what, int which)
     }
     is(bad, 0, "%s: 20 commits before the fault", what);
     fail_after = 0;
-    fail_errno = which == 1 ? EIO : ENOSPC;
-    short_first = which == 2;
-    if (which == 1)
+    fail_errno = which == 0 ? ENOSPC : EIO;
+    if (which == 2)
         wal_io.fdatasync = bad_sync;
     else
-        wal_io.pwrite = bad_pwrite;
-    is(wt_put(db, NULL, "failed", "v"), TXKV_IO, "%s: the commit fails with TXKV_IO", what);
+        wal_io.fallocate = bad_fallocate;
+    /* A sync fault meets the next commit; an allocation fault the commit
+     * whose record reaches the next window, a page's worth later. */
+    int more = 0, rc;
+    for (;;) {
+        snprintf(k, sizeof k, "m%d", more);
+        if ((rc = wt_put(db, NULL, k, "v")) != 0 || ++more == 1000)
+            break;
+    }
+    is(rc, TXKV_IO, "%s: a commit fails with TXKV_IO (after %d more)", what, more);
+    if (which == 2)
+        is(more, 0, "%s: a failed sync fails the very next commit", what);
     wal_io = saved; /* even with the disk back, the log stays failed */
     is(wt_put(db, NULL, "later", "v"), TXKV_IO, "%s: a later commit fails too", what);
     txkv_ks *ks;
@@ -85,6 +104,10 @@ static void one_fault(const char *what, int which)
     bad = 0;
     for (int i = 0; i < 20; i++) {
         snprintf(k, sizeof k, "k%d", i);
+        bad += wt_get(db, NULL, k, vbuf, sizeof vbuf) != 0;
+    }
+    for (int i = 0; i < more; i++) {
+        snprintf(k, sizeof k, "m%d", i);
         bad += wt_get(db, NULL, k, vbuf, sizeof vbuf) != 0;
     }
     is(bad, 0, "%s: every acknowledged commit recovered", what);
@@ -109,15 +132,23 @@ static int bad_fsync(int fd)
     return -1;
 }
 
-static void checkpoint_fault(void)
+static void checkpoint_fault(bool write)
 {
     char *dir = wt_mkdtemp();
     txkv_db *db;
     is(wt_open(dir, TXKV_SYNC_COMMIT, &db), 0, "checkpoint fault: open");
     is(wt_put(db, NULL, "a", "1"), 0, "put");
     nfsync = 0;
-    wal_io.fsync = bad_fsync;
-    is(txkv_checkpoint(db), TXKV_IO, "a checkpoint whose fsync fails: TXKV_IO");
+    if (write) { /* the checkpoint file is the one thing written with pwrite */
+        fail_after = 0;
+        fail_errno = EIO;
+        short_first = true;
+        wal_io.pwrite = bad_pwrite;
+    } else {
+        wal_io.fsync = bad_fsync;
+    }
+    is(txkv_checkpoint(db), TXKV_IO, "a checkpoint whose %s fails: TXKV_IO",
+       write ? "write (short, then EIO)" : "fsync");
     wal_io = saved;
     is(wt_put(db, NULL, "b", "2"), 0, "commits go on (the log is intact)");
     is(txkv_checkpoint(db), 0, "the next checkpoint works");
@@ -134,9 +165,11 @@ static void checkpoint_fault(void)
 int main(void)
 {
     saved = wal_io;
-    one_fault("pwrite ENOSPC", 0);
-    one_fault("fdatasync EIO", 1);
-    one_fault("short write, then EIO", 2);
-    checkpoint_fault();
+    wal_window_bytes = (size_t)sysconf(_SC_PAGESIZE);
+    one_fault("window allocation ENOSPC", 0);
+    one_fault("window allocation EIO", 1);
+    one_fault("fdatasync EIO", 2);
+    checkpoint_fault(false);
+    checkpoint_fault(true);
     return done_testing();
 }

@@ -18,6 +18,7 @@
  *  7. checkpoint_log_bytes: the background thread checkpoints on its own
  *     (polled with a deadline, no sleep); TXKV_SYNC_INTERVAL commits and
  *     recovers.
+ *  8. Zero tails and segment ends (test_segments says what).
  */
 #include "config.h"
 
@@ -95,13 +96,14 @@ static void test_checkpoint(void)
         bad += wt_put(db, i % 2 ? h : NULL, key, val) != 0;
     }
     is(bad, 0, "3000 puts");
-    long seg_before = wt_file(dir, "wal-", NULL, 0);
+    char seg_before[1024];
+    wt_newest_segment(dir, seg_before, sizeof seg_before);
     is(txkv_checkpoint(db), 0, "checkpoint");
     struct txkv_stats st;
     txkv_stats(db, &st);
     ok(st.checkpoint_ts > 0, "checkpoint_ts set");
     ok(wt_file(dir, "ckpt-", NULL, 0) > 0, "a checkpoint file");
-    ok(wt_file(dir, "wal-", NULL, 0) < seg_before, "the old segment is gone");
+    ok(access(seg_before, F_OK) != 0, "the old segment is gone");
     for (int i = 0; i < 3000; i += 3) {
         snprintf(key, sizeof key, "k%05d", i);
         bad += wt_put(db, i % 2 ? h : NULL, key, i % 2 ? "x" : NULL) != 0;
@@ -261,6 +263,76 @@ static void test_busy_and_tail(void)
     txkv_close(db);
 }
 
+/* Writes n bytes to a new file. */
+static void write_file(const char *path, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    ok(fd >= 0 && write(fd, p, n) == (ssize_t)n, "write %zu bytes to a new file", n);
+    close(fd);
+}
+
+/*
+ * 8. Zero tails and segment ends (W8).  A kill -9 leaves the segment's
+ * last mapped window as zeros past the last record: not damage, nothing
+ * dropped, and appends go on in that segment after it.  A segment the
+ * log goes on from ends with a WAL_SEG_END record (a checkpoint's
+ * rotation writes it); one that does not, ends the log: a later segment
+ * is dropped, its non-zero bytes reported.
+ */
+static void test_segments(void)
+{
+    char *dir = wt_mkdtemp(), path[1024], path2[1024], rec[128];
+    txkv_db *db;
+    struct txkv_stats st;
+    is(wt_open(dir, TXKV_SYNC_COMMIT, &db), 0, "open");
+    is(wt_put(db, NULL, "x", "1"), 0, "put x");
+    txkv_close(db);
+    long len = wt_newest_segment(dir, path, sizeof path);
+    ok(len > 0 && wt_file(dir, "wal-", NULL, 0) == len, "close leaves no zero tail (%ld bytes)",
+       len);
+    static const char zeros[3 * 4096];
+    append_file(path, zeros, sizeof zeros);
+    is(wt_open(dir, TXKV_SYNC_COMMIT, &db), 0, "reopen after a zero tail");
+    txkv_stats(db, &st);
+    is(st.recovered_bytes_dropped, 0, "zeros are not dropped bytes");
+    ok(wt_get(db, NULL, "x", vbuf, sizeof vbuf) == 0, "x there");
+    is(wt_put(db, NULL, "y", "2"), 0, "put y");
+    txkv_close(db);
+    long len2 = wt_newest_segment(dir, path2, sizeof path2);
+    ok(!strcmp(path, path2) && len2 > len && wt_file(dir, "wal-", NULL, 0) == len2,
+       "y went on in the same segment, where x's record ended");
+
+    /* The next segment by number, holding a good record: the one before
+     * it has no WAL_SEG_END, so the log ended there. */
+    unsigned long long seg = 0;
+    int got = sscanf(strrchr(path, '/') + 1, "wal-%llx.log", &seg);
+    ok(got == 1, "the segment is number %llu", seg);
+    snprintf(path2, sizeof path2, "%s/wal-%016llx.log", dir, seg + 1);
+    write_file(path2, rec, hand_record(rec, 1, 1u << 30));
+    is(wt_open(dir, TXKV_SYNC_COMMIT, &db), 0, "reopen with a segment after an unended one");
+    txkv_stats(db, &st);
+    is(st.recovered_bytes_dropped, hand_record(rec, 1, 1u << 30), "its bytes are reported dropped");
+    is(wt_get(db, NULL, "hand", vbuf, sizeof vbuf), TXKV_NOTFOUND, "its record is not applied");
+    ok(access(path2, F_OK) != 0, "the segment is gone");
+    ok(wt_get(db, NULL, "y", vbuf, sizeof vbuf) == 0, "y there");
+
+    /* A checkpoint's rotation ends the old segment with WAL_SEG_END; the
+     * commits after it are in the next segment and recovered. */
+    is(txkv_checkpoint(db), 0, "checkpoint");
+    is(wt_put(db, NULL, "z", "3"), 0, "put z");
+    txkv_close(db);
+    is(wt_open(dir, TXKV_SYNC_COMMIT, &db), 0, "reopen");
+    ok(wt_get(db, NULL, "x", vbuf, sizeof vbuf) == 0 &&
+           wt_get(db, NULL, "y", vbuf, sizeof vbuf) == 0 &&
+           wt_get(db, NULL, "z", vbuf, sizeof vbuf) == 0,
+       "x, y, z there");
+    txkv_stats(db, &st);
+    is(st.recovered_bytes_dropped, 0, "nothing dropped");
+    txkv_close(db);
+    wt_rmdir(dir);
+    free(dir);
+}
+
 static void test_auto_and_interval(void)
 {
     char *dir = wt_mkdtemp(), key[32];
@@ -304,5 +376,6 @@ int main(void)
     test_checkpoint();
     test_hand_and_versions();
     test_busy_and_tail();
+    test_segments();
     return done_testing();
 }

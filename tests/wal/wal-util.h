@@ -109,6 +109,41 @@ static inline long wt_file(const char *dir, const char *prefix, char *path, size
     return best;
 }
 
+/*
+ * The newest log segment (the greatest wal-*.log name: the number is
+ * fixed-width hex) into path; returns where its written bytes end: the
+ * log maps a segment a window at a time and allocates each window whole,
+ * so after a kill -9 the file ends with zeros nothing was written to.
+ * -1 if there is none.
+ */
+static inline long wt_newest_segment(const char *dir, char *path, size_t cap)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char best[256] = "";
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "wal-", 4) && strcmp(e->d_name, best) > 0)
+            snprintf(best, sizeof best, "%s", e->d_name);
+    closedir(d);
+    if (!*best)
+        return -1;
+    snprintf(path, cap, "%s/%s", dir, best);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    long end = 0, at = 0;
+    int c;
+    while ((c = getc(f)) != EOF) {
+        at++;
+        if (c)
+            end = at;
+    }
+    fclose(f);
+    return end;
+}
+
 /* Number of directory entries (besides . and ..). */
 static inline int wt_count(const char *dir)
 {
