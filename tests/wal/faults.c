@@ -121,8 +121,8 @@ static void one_fault(const char *what, int which)
 
 /* The checkpoint's fsyncs: the directory's at the rotation (1), the
  * checkpoint file's (2), the directory's after the rename (3).  A failure
- * of 1 fails the log (the new segment's name may not be durable); of 2,
- * only the checkpoint. */
+ * of 1 or 2 fails only the checkpoint (1 comes before the segments swap:
+ * the new file is removed and appends stay in the old one). */
 static int nfsync;
 static int bad_fsync(int fd)
 {
