@@ -124,16 +124,10 @@ static void write_keyspace(struct ckpt_writer *cw, struct txkv_ks *ks)
 
 static void remove_old(struct wal *w, uint64_t prev_ckpt, uint64_t ts, uint64_t keep_seg)
 {
-    char *p;
-    if (prev_ckpt && prev_ckpt != ts && (p = wal_path(w, "ckpt-%016llx.ckpt", prev_ckpt))) {
-        unlink(p);
-        free(p);
-    }
+    if (prev_ckpt && prev_ckpt != ts)
+        wal_remove(w, "ckpt-%016llx.ckpt", prev_ckpt);
     for (uint64_t s = w->first_seg; s < keep_seg; s++)
-        if ((p = wal_path(w, "wal-%016llx.log", s))) {
-            unlink(p);
-            free(p);
-        }
+        wal_remove(w, "wal-%016llx.log", s);
     w->first_seg = keep_seg;
 }
 

@@ -101,6 +101,14 @@ char *wal_path(const struct wal *w, const char *fmt, uint64_t n)
     return p;
 }
 
+void wal_remove(const struct wal *w, const char *fmt, uint64_t n)
+{
+    char *p = wal_path(w, fmt, n);
+    if (p)
+        unlink(p);
+    free(p);
+}
+
 /* ---- records ---- */
 
 size_t wal_encode_hdr(char *p, int type, size_t payload, uint64_t ts)
@@ -478,10 +486,7 @@ int wal_rotate(struct wal *w, uint64_t *last_ts)
     int e = open_segment(w, w->seg + 1, true, 0, &next);
     if (!e && (e = wal_fsync_dir(w)) != 0) {
         finish_segment(&next, false);
-        char *p = wal_path(w, "wal-%016llx.log", w->seg + 1);
-        if (p)
-            unlink(p);
-        free(p);
+        wal_remove(w, "wal-%016llx.log", w->seg + 1);
     }
     if (e)
         return TXKV_IO;

@@ -397,14 +397,6 @@ static int cut_segment(struct wal *w, uint64_t seg, size_t good)
     return e ? TXKV_IO : 0;
 }
 
-static void remove_file(struct wal *w, const char *fmt, uint64_t n)
-{
-    char *p = wal_path(w, fmt, n);
-    if (p)
-        unlink(p);
-    free(p);
-}
-
 /* A segment after the end of the log: its non-zero bytes are dropped. */
 static int drop_segment(struct wal *w, uint64_t seg)
 {
@@ -414,7 +406,7 @@ static int drop_segment(struct wal *w, uint64_t seg)
         return rc;
     w->recovered_dropped += nonzero_end(m.p, m.size);
     unmap_file(&m);
-    remove_file(w, "wal-%016llx.log", seg);
+    wal_remove(w, "wal-%016llx.log", seg);
     return 0;
 }
 
@@ -431,7 +423,7 @@ static int replay_all(struct wal *w, struct dirscan *s, struct applier *a, uint6
         if ((rc = load_checkpoint(w, a, ckpt_ts)))
             return rc;
         for (size_t i = 0; i + 1 < s->nckpts; i++)
-            remove_file(w, "ckpt-%016llx.ckpt", s->ckpts[i]);
+            wal_remove(w, "ckpt-%016llx.ckpt", s->ckpts[i]);
     }
     *last_ts = ckpt_ts;
     bool ended = false, changed = false;

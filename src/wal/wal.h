@@ -170,6 +170,8 @@ int wal_start_thread(struct wal *w);
 size_t wal_encode_hdr(char *p, int type, size_t payload, uint64_t ts);
 void wal_seal(char *rec, size_t payload);
 char *wal_path(const struct wal *w, const char *fmt, uint64_t n);
+/* Unlinks the file wal_path names (best effort: a failure leaves it). */
+void wal_remove(const struct wal *w, const char *fmt, uint64_t n);
 int wal_fsync_dir(struct wal *w);
 /* Opens segment w->seg for appending at w->cur.off: a new file (create),
  * or the last one recovery kept, cut to its good records.  Recovery, at
