@@ -16,6 +16,20 @@
  * unreachable by every present and future reader except those still
  * inside an RCU section, and go through rcu_defer.
  *
+ * Exact pins.  A checkpoint reads at one snapshot S only, for a long time.
+ * It pins as above, then raises its pin to S | GC_PIN_EXACT (raising is
+ * safe: it reads at S).  The same scan then yields two bounds: young, the
+ * minimum over visible_ts and the other pins (every other present or
+ * future reader reads at >= young, by the argument above), and old = S.
+ * version.c prunes with both: it keeps the newest version <= S and cuts
+ * those between it and the newest <= young (V2), so a checkpoint under
+ * updates holds one old version per key, not every version written since
+ * it began.  A scan that sees the pin before it is raised counts it as an
+ * ordinary pin: young <= it, which keeps more, never less.  Any pair from
+ * one scan stays safe later (a reader pinned after the scan reads at >=
+ * young), but a young of one scan with the old of another is not: the pair
+ * is published under a sequence count, and read whole or not at all.
+ *
  * Records.  A record whose newest version is a tombstone with ts <= H (or
  * that has no version at all) leaves its indexes: under its latch it is
  * marked dead (if no lock is held or awaited on it), unlinked, and retired
@@ -48,6 +62,9 @@
 void gc_init(struct gc *gc, struct record_store *store, struct ks_set *ks, struct lock_mgr *lm)
 {
     atomic_init(&gc->horizon, 1);
+    atomic_init(&gc->bounds_seq, 0);
+    atomic_init(&gc->bound_young, 1);
+    atomic_init(&gc->bound_old, 1);
     atomic_init(&gc->pins, NULL);
     gc->store = store;
     gc->ks = ks;
@@ -107,27 +124,80 @@ uint64_t gc_pin_enter(struct gc *gc, struct gc_pin *pin)
     return atomic_load(&s->visible_ts);
 }
 
+uint64_t gc_pin_enter_exact(struct gc *gc, struct gc_pin *pin)
+{
+    uint64_t snap = gc_pin_enter(gc, pin);
+    atomic_store(&pin->ts, snap | GC_PIN_EXACT);
+    return snap;
+}
+
 /* The smallest active pin, at most `below` (UINT64_MAX: no bound). */
 static uint64_t min_pin(struct gc *gc, uint64_t below)
 {
     uint64_t m = below;
     for (struct gc_pin *p = atomic_load(&gc->pins); p; p = p->next) {
-        uint64_t ts = atomic_load(&p->ts);
+        uint64_t ts = atomic_load(&p->ts) & ~GC_PIN_EXACT;
         if (ts && ts < m)
             m = ts;
     }
     return m;
 }
 
-uint64_t gc_horizon(struct gc *gc)
+/* Publishes b unless another writer is at it, or b is older than what is
+ * there (an older pair is still safe, only less use). */
+static void publish_bounds(struct gc *gc, struct prune_bounds b)
 {
-    uint64_t h = min_pin(gc, atomic_load(&gc->store->visible_ts));
+    uint32_t s = atomic_load_explicit(&gc->bounds_seq, memory_order_relaxed);
+    if ((s & 1) || b.young < atomic_load_explicit(&gc->bound_young, memory_order_relaxed) ||
+        !atomic_compare_exchange_strong(&gc->bounds_seq, &s, s + 1))
+        return;
+    /* release: a reader that sees either new bound (acquire) sees the odd
+     * count after it; no fences (ThreadSanitizer does not model them) */
+    atomic_store_explicit(&gc->bound_young, b.young, memory_order_release);
+    atomic_store_explicit(&gc->bound_old, b.old, memory_order_release);
+    atomic_store_explicit(&gc->bounds_seq, s + 2, memory_order_release);
+}
+
+/* One scan: the horizon (returned) and the prune bounds (*b). */
+static uint64_t scan_pins(struct gc *gc, struct prune_bounds *b)
+{
+    uint64_t young = atomic_load(&gc->store->visible_ts), old = UINT64_MAX;
+    for (struct gc_pin *p = atomic_load(&gc->pins); p; p = p->next) {
+        uint64_t raw = atomic_load(&p->ts), ts = raw & ~GC_PIN_EXACT;
+        if (!ts)
+            continue;
+        if (!(raw & GC_PIN_EXACT) || ts >= old) {
+            young = ts < young ? ts : young;
+        } else { /* one exact pin is `old`: the one it displaces is ordinary */
+            if (old < young)
+                young = old;
+            old = ts;
+        }
+    }
+    b->young = young;
+    b->old = old < young ? old : young;
+    return b->old;
+}
+
+/* gc_horizon, also giving the scan's prune bounds. */
+static uint64_t horizon_update(struct gc *gc, struct prune_bounds *bp)
+{
+    struct prune_bounds b;
+    uint64_t h = scan_pins(gc, &b);
     /* Every reader reads at >= any H ever computed (see the file comment),
      * so keeping the largest is safe and never moves pruning backwards. */
     uint64_t old = atomic_load_explicit(&gc->horizon, memory_order_relaxed);
     while (h > old && !atomic_compare_exchange_weak(&gc->horizon, &old, h))
         ;
+    publish_bounds(gc, b);
+    *bp = b;
     return h;
+}
+
+uint64_t gc_horizon(struct gc *gc)
+{
+    struct prune_bounds b;
+    return horizon_update(gc, &b);
 }
 
 enum gc_outcome { GC_KEEP, GC_REMOVED, GC_REVIVED };
@@ -235,7 +305,7 @@ static bool gc_process_retired(struct gc *gc)
 
 struct sweep {
     struct gc *gc;
-    uint64_t h;
+    struct prune_bounds b;
 };
 
 /* Prunes r's chain and moves an out-of-line newest version back inline. */
@@ -249,7 +319,7 @@ static void sweep_one(struct record *r, void *arg)
     /* room to keep a promoted version, reserved before we promote */
     bool room = !VEC_RESERVE(gc->promoted, gc->cappromoted, gc->npromoted + 1, 64);
     if (latch_try(r, LATCH_GC)) {
-        version_prune(gc->store, r, sw->h, &gc->limbo);
+        version_prune(gc->store, r, sw->b, &gc->limbo);
         struct version *old = room ? version_promote(gc->store, r) : NULL;
         if (old)
             gc->promoted[gc->npromoted++] = old;
@@ -261,9 +331,9 @@ static void sweep_one(struct record *r, void *arg)
  * snapshots end, versions they pinned on keys nobody writes again would
  * otherwise stay, and after updates half the keys keep their newest version
  * out of line (a second miss and a second allocation). */
-static void gc_sweep(struct gc *gc, uint64_t h)
+static void gc_sweep(struct gc *gc, struct prune_bounds b)
 {
-    struct sweep sw = {gc, h};
+    struct sweep sw = {gc, b};
     for (struct txkv_ks *ks = ks_first(gc->ks); ks; ks = ks->next)
         ks_for_each_record(ks, sweep_one, &sw);
 }
@@ -286,7 +356,8 @@ static void gc_maintain_hashes(struct gc *gc)
 static bool gc_round(struct gc *gc, uint64_t *swept_at)
 {
     struct record_store *s = gc->store;
-    uint64_t h = gc_horizon(gc);
+    struct prune_bounds b;
+    uint64_t h = horizon_update(gc, &b);
     bool work = false;
     gc_maintain_hashes(gc);
     for (struct txkv_ks *ks = ks_first(gc->ks); ks; ks = ks->next) {
@@ -314,12 +385,12 @@ static bool gc_round(struct gc *gc, uint64_t *swept_at)
     }
     bool idle = now - gc->visible_moved >= GC_IDLE_AFTER_MS * 1000000ull;
     bool sweep = nv > 2 * nk + 4096 || (idle && !work && nool > 0);
-    if (sweep && h > *swept_at) {
-        gc_sweep(gc, h);
-        *swept_at = h;
+    if (sweep && b.young > *swept_at) {
+        gc_sweep(gc, b);
+        *swept_at = b.young;
     }
     limbo_flush(&gc->limbo);
-    return !work && h == *swept_at;
+    return !work && b.young == *swept_at;
 }
 
 static void *gc_main(void *arg)

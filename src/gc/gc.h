@@ -21,11 +21,13 @@
 #include "record/record.h"
 
 /* A reader's pin: 0 when inactive.  Written by its reader only, read by
- * any thread computing the horizon. */
+ * any thread computing the horizon.  GC_PIN_EXACT in ts: the reader reads
+ * at exactly this timestamp (gc_pin_enter_exact). */
 struct gc_pin {
     _Atomic uint64_t ts;
     struct gc_pin *next; /* gc->pins, immutable once linked */
 };
+#define GC_PIN_EXACT (UINT64_C(1) << 63)
 
 /* What the GC retired in one round, freed once every pin is past tag:
  * records out of the indexes (linked through gc_next) and out-of-line
@@ -39,7 +41,11 @@ struct gc_gen {
 
 struct gc {
     _Atomic uint64_t horizon __attribute__((aligned(64))); /* largest horizon computed */
-    struct gc_pin *_Atomic pins;                           /* push-only */
+    /* The prune bounds of a recent scan, as one pair: a sequence count,
+     * odd while a gc_horizon writes them (gc_prune_bounds). */
+    _Atomic uint32_t bounds_seq;
+    _Atomic uint64_t bound_young, bound_old;
+    struct gc_pin *_Atomic pins; /* push-only */
 
     struct record_store *store;
     struct ks_set *ks;
@@ -76,13 +82,19 @@ void gc_pin_register(struct gc *gc, struct gc_pin *pin);
  * RCU read-side section or inside, any thread; the pin is the caller's. */
 uint64_t gc_pin_enter(struct gc *gc, struct gc_pin *pin);
 
+/* gc_pin_enter for a reader that reads only at the snapshot returned (a
+ * checkpoint): the pin then says so, and pruning may cut the versions
+ * between that snapshot's and the younger readers' (version.c, V2). */
+uint64_t gc_pin_enter_exact(struct gc *gc, struct gc_pin *pin);
+
 /* Unpins: the versions the reader could see may go (release). */
 static inline void gc_pin_leave(struct gc_pin *pin)
 {
     atomic_store_explicit(&pin->ts, 0, memory_order_release);
 }
 
-/* Scans every pin; returns the horizon H and caches max(H, old). */
+/* Scans every pin; returns the horizon H (every reader reads at >= H),
+ * caches max(H, old), and publishes the scan's prune bounds. */
 uint64_t gc_horizon(struct gc *gc);
 
 /* The cached horizon, for pruning as a commit installs. */
@@ -92,6 +104,23 @@ static inline uint64_t gc_horizon_cached(struct gc *gc)
      * the pins; so a reader's use of a version happens before our cut of
      * it (reader: use, then release its pin; GC: see the pin gone). */
     return atomic_load_explicit(&gc->horizon, memory_order_acquire);
+}
+
+/* The prune bounds of a recent scan, for a commit's installs: read as one
+ * pair or not at all.  While a writer is busy, or if one changed them
+ * under us, the single cached horizon, always safe.  Never waits. */
+static inline struct prune_bounds gc_prune_bounds(struct gc *gc)
+{
+    /* acquire: pairs with the writer's release store of the even count,
+     * made after its loads of the pins (as for gc_horizon_cached) */
+    uint32_t s1 = atomic_load_explicit(&gc->bounds_seq, memory_order_acquire);
+    /* acquire: the second load of the count comes after these; if either
+     * read a newer writer's bound, it sees that writer's odd count */
+    struct prune_bounds b = {atomic_load_explicit(&gc->bound_young, memory_order_acquire),
+                             atomic_load_explicit(&gc->bound_old, memory_order_acquire)};
+    if ((s1 & 1) || atomic_load_explicit(&gc->bounds_seq, memory_order_relaxed) != s1)
+        return prune_below(gc_horizon_cached(gc));
+    return b;
 }
 
 #endif /* TXKV_GC_GC_H */

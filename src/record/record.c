@@ -67,6 +67,14 @@ void record_store_init(struct record_store *s, size_t mem_limit)
     s->retired = NULL;
 }
 
+void clock_wait_visible(struct record_store *s, uint64_t ts)
+{
+    struct spin sp = {0};
+    /* acquire: everything installed under ts happens before our return */
+    while (atomic_load_explicit(&s->visible_ts, memory_order_acquire) < ts)
+        spin_wait(&sp);
+}
+
 void record_store_fini(struct record_store *s)
 {
     while (s->retired) {
@@ -199,6 +207,21 @@ void limbo_flush(struct limbo *l)
     rcu_defer(&b->rcu, limbo_cb);
 }
 
+bool limbo_ready(struct limbo *l, struct record_store *s)
+{
+    if (l->b && l->b->s != s)
+        limbo_flush(l);
+    if (!l->b) {
+        struct limbo_batch *b = malloc(sizeof *b);
+        if (!b)
+            return false;
+        b->s = s;
+        b->n = 0;
+        l->b = b;
+    }
+    return true;
+}
+
 static void limbo_add(struct limbo *l, struct record_store *s, uintptr_t p)
 {
     struct limbo_batch *b = l->b;
@@ -212,7 +235,8 @@ static void limbo_add(struct limbo *l, struct record_store *s, uintptr_t p)
             /* No memory for a batch: wait for the grace period here if we
              * may (outside a read-side section); inside one (the GC's
              * sweep) the object is freed at once, which V1 (version.c)
-             * shows is safe for cut versions, the only thing freed there. */
+             * shows is safe for versions cut below W, the only thing freed
+             * there (a cut between A and W goes through limbo_ready). */
             if (!urcu_memb_read_ongoing())
                 urcu_memb_synchronize_rcu();
             else

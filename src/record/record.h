@@ -181,6 +181,25 @@ static inline uint64_t clock_visible(struct record_store *s)
     return atomic_load_explicit(&s->visible_ts, memory_order_acquire);
 }
 
+/*
+ * Waits until visible_ts >= ts: the commits up to ts are published.  The
+ * thread that holds ts may be descheduled between drawing it and
+ * publishing it (more runnable threads than cores), hence spin, then
+ * yield.  (A futex sleep after the spin was tried: it made waits cheaper
+ * only when they were long, and cost 10-50% of update throughput at 2
+ * threads on 2 cores, where every wake-up is a system call and a
+ * cross-CPU interrupt.)
+ */
+void clock_wait_visible(struct record_store *s, uint64_t ts);
+
+/* visible_ts = ts; the caller saw visible_ts == ts - 1. */
+static inline void clock_publish(struct record_store *s, uint64_t ts)
+{
+    /* release: pairs with the acquire loads of visible_ts at begin/read
+     * and in clock_wait_visible */
+    atomic_store_explicit(&s->visible_ts, ts, memory_order_release);
+}
+
 /* Inline slot capacity for a first value of vlen bytes (0: none). */
 size_t record_icap(size_t vlen, bool has_value);
 /* Bytes a record (with a slot of icap bytes, or none) or an out-of-line
@@ -208,6 +227,9 @@ void record_requeue_retired(struct record_store *s, struct record *list);
 /* Frees v (out of line) / r after a grace period, releasing their bytes
  * then.  May call into liburcu; not under the queue mutex. */
 void limbo_add_version(struct limbo *l, struct record_store *s, struct version *v);
+/* True if the next limbo_add_version(l, s, ...) is sure to wait for a grace
+ * period (a batch with room exists); false if no memory for one. */
+bool limbo_ready(struct limbo *l, struct record_store *s);
 void limbo_add_record(struct limbo *l, struct record_store *s, struct record *r);
 /* Hands the batch to RCU now (a transaction's end, a GC round's end). */
 void limbo_flush(struct limbo *l);
@@ -252,6 +274,21 @@ static inline bool latch_held_by_other(struct record *r, latch_t me)
 
 /* ---- versions (version.c) ------------------------------------------------ */
 
+/*
+ * Where pruning may cut a chain (version.c, "Pruning"): every reader reads
+ * at >= young, except readers of one exact snapshot, old (old <= young;
+ * old == young when there are none).  The GC computes them (src/gc/).
+ */
+struct prune_bounds {
+    uint64_t young, old;
+};
+
+/* Bounds for a single horizon h: every reader reads at >= h. */
+static inline struct prune_bounds prune_below(uint64_t h)
+{
+    return (struct prune_bounds){h, h};
+}
+
 struct version *version_new(const void *val, size_t vlen, bool tomb);
 /* A version never linked, or unreachable by any reader. */
 void version_free_now(struct version *v);
@@ -261,14 +298,17 @@ struct version *version_visible(struct record *r, uint64_t ts);
  * Makes the buffered version v, stamped ts, r's newest version: in r's
  * inline slot when that is free and v fits (v stays the caller's, to free
  * when it likes), else v itself out of line (then owned by the chain).
- * Prunes below horizon first (cut versions go to limbo l).  Returns the
+ * Prunes with bounds b first (cut versions go to limbo l).  Returns the
  * version linked.  Caller holds r's latch.
  */
 struct version *version_install(struct record_store *s, struct record *r, struct version *v,
-                                uint64_t ts, uint64_t horizon, struct limbo *l);
-/* Cuts the versions below the newest one with ts <= horizon; returns how
- * many.  Caller holds r's latch. */
-size_t version_prune(struct record_store *s, struct record *r, uint64_t horizon, struct limbo *l);
+                                uint64_t ts, struct prune_bounds b, struct limbo *l);
+/* Cuts every version no reader within bounds b can reach: below the newest
+ * one with ts <= b.old, and between the newest with ts <= b.young and the
+ * newest with ts <= b.old except the inline slot.  Returns how many.
+ * Caller holds r's latch. */
+size_t version_prune(struct record_store *s, struct record *r, struct prune_bounds b,
+                     struct limbo *l);
 /* Moves r's newest version into its free inline slot, if it has one that
  * fits; returns the out-of-line version replaced (the caller retires it
  * until no transaction can hold it), or NULL.  Caller holds r's latch. */

@@ -13,21 +13,36 @@
  * Readers walk the chain inside an RCU read-side section with acquire loads
  * (pairing with the release store of head in version_install).
  *
- * Pruning (latch held): with horizon H (src/gc/: no active or future
- * transaction reads below H), keep every version with ts > H and the newest
- * version W with ts <= H; cut the rest.
+ * Pruning (latch held), with bounds Y >= O (src/gc/: every active or
+ * future reader reads at >= Y, except readers of exactly O, a checkpoint's
+ * snapshot; O == Y when there is none): keep every version with ts > Y,
+ * the newest version A with ts <= Y, the newest version W with ts <= O,
+ * and the inline slot if it lies between A and W; cut the rest.  With
+ * O == Y that is the classic rule (keep what is newer than the horizon and
+ * the newest below it); with O < Y a long checkpoint keeps one extra
+ * version per key instead of every version written since it began.
  *
- * Why nobody is looking at a cut version (V1).  Every reader that walks a
- * chain is a transaction whose read timestamp R >= H (src/gc/gc.c, "Horizon").
- * W.ts <= H <= R, and W was installed before the visible timestamp reached
- * W.ts, hence before the reader took R and loaded head: so W is on the
- * reader's path, and the reader stops at W or above it, never loading
- * W->next.  Nor can an active transaction hold a value pointer into a cut
- * version: it read at some R' >= H, where W (or something newer) was
- * already visible.  Out-of-line versions still go through a grace period
- * (limbo, record.c), as a margin; the inline slot is reused at once by the
- * next commit that finds it cut, which is what keeps one allocation per key
- * under updates.
+ * Why nobody is looking at a version cut below W (V1).  Every reader
+ * that walks a chain reads at R >= O (src/gc/gc.c, "Horizon").  W.ts <= O
+ * <= R, and W was installed before the visible timestamp reached W.ts,
+ * hence before the reader took R and loaded head: so W is on the reader's
+ * path, and the reader stops at W or above it, never loading W->next.  Nor
+ * can an active transaction hold a value pointer into a cut version: it
+ * read at some R' >= O, where W (or something newer) was already visible.
+ * Out-of-line versions still go through a grace period (limbo, record.c),
+ * as a margin; the inline slot is reused at once by the next commit that
+ * finds it cut, which is what keeps one allocation per key under updates.
+ *
+ * Why a version cut between A and W is safe (V2).  A reader with R >= Y
+ * stops at A or above (V1's argument with A), so only a reader of exactly
+ * O can be past A.  It may stand on a cut version M: M's next pointer is
+ * never changed by the cut, every version below M down to W is either
+ * still linked or cut the same way, so M's path still ends at W, the
+ * version it looks for.  M's memory waits for a grace period (limbo).  The
+ * inline slot is never cut in the middle: a commit reuses a cut slot at
+ * once, and a reader standing on it would read the new contents; it stays
+ * linked (we relink around the cut versions on either side of it) until a
+ * later prune cuts it below W, where V1 applies.
  *
  * Promotion (GC, latch held): when the newest version is out of line and
  * the slot is free, its contents move into the slot and head points there.
@@ -110,11 +125,11 @@ static void count_ool(struct record_store *s, struct record *r, const struct ver
 }
 
 struct version *version_install(struct record_store *s, struct record *r, struct version *v,
-                                uint64_t ts, uint64_t horizon, struct limbo *l)
+                                uint64_t ts, struct prune_bounds b, struct limbo *l)
 {
     assert(atomic_load_explicit(&r->latch, memory_order_relaxed) != 0);
     assert(!v->inl);
-    version_prune(s, r, horizon, l);
+    version_prune(s, r, b, l);
     struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
     assert(!old || old->ts < ts); /* R1: strictly decreasing down the chain */
     struct version *slot = record_slot(r);
@@ -134,21 +149,51 @@ struct version *version_install(struct record_store *s, struct record *r, struct
     return nv;
 }
 
-size_t version_prune(struct record_store *s, struct record *r, uint64_t horizon, struct limbo *l)
+/* V2: cuts the out-of-line versions between a (newest with ts <= b.young)
+ * and the newest with ts <= b.old, which it returns (NULL: none).  *n
+ * counts the cut. */
+static struct version *prune_middle(struct record_store *s, struct version *a,
+                                    struct prune_bounds b, struct limbo *l, size_t *n)
+{
+    struct version *keep = a; /* the last version kept so far */
+    struct version *m = atomic_load_explicit(&a->next, memory_order_relaxed);
+    while (m && m->ts > b.old) {
+        struct version *nx = atomic_load_explicit(&m->next, memory_order_relaxed);
+        /* The slot stays linked (V2), and so does a version we could not
+         * be sure to defer (no memory for a limbo batch): freeing it at
+         * once could pull it from under the reader of b.old. */
+        if (m->inl || !limbo_ready(l, s)) {
+            if (atomic_load_explicit(&keep->next, memory_order_relaxed) != m)
+                atomic_store_explicit(&keep->next, m, memory_order_release);
+            keep = m;
+        } else {
+            limbo_add_version(l, s, m); /* m->next untouched: V2 */
+            ++*n;
+        }
+        m = nx;
+    }
+    if (atomic_load_explicit(&keep->next, memory_order_relaxed) != m)
+        atomic_store_explicit(&keep->next, m, memory_order_release);
+    return m;
+}
+
+size_t version_prune(struct record_store *s, struct record *r, struct prune_bounds b,
+                     struct limbo *l)
 {
     assert(atomic_load_explicit(&r->latch, memory_order_relaxed) != 0);
+    assert(b.old <= b.young);
+    size_t n = 0, nslot = 0;
     struct version *v = atomic_load_explicit(&r->head, memory_order_relaxed);
-    while (v && v->ts > horizon)
+    while (v && v->ts > b.young)
         v = atomic_load_explicit(&v->next, memory_order_relaxed);
-    if (!v)
-        return 0;
-    struct version *old = atomic_load_explicit(&v->next, memory_order_relaxed);
+    if (v && b.old < v->ts)
+        v = prune_middle(s, v, b, l, &n);
+    struct version *old = v ? atomic_load_explicit(&v->next, memory_order_relaxed) : NULL;
     if (!old)
-        return 0;
+        goto done;
     /* V1: no reader walks past v; out-of-line versions still wait for a
      * grace period, the slot is simply free from now on. */
     atomic_store_explicit(&v->next, NULL, memory_order_release);
-    size_t n = 0, nslot = 0;
     while (old) {
         struct version *nx = atomic_load_explicit(&old->next, memory_order_relaxed);
         if (!old->inl)
@@ -158,11 +203,13 @@ size_t version_prune(struct record_store *s, struct record *r, uint64_t horizon,
         old = nx;
         n++;
     }
+done:
     if (nslot)
         atomic_fetch_add_explicit(&s->gc_freed, nslot, memory_order_relaxed);
     /* Live versions are those linked: cut ones stop counting now, even if
      * their memory waits for a grace period. */
-    atomic_fetch_sub_explicit(&s->nversions, (int64_t)n, memory_order_relaxed);
+    if (n)
+        atomic_fetch_sub_explicit(&s->nversions, (int64_t)n, memory_order_relaxed);
     return n;
 }
 

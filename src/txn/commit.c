@@ -215,7 +215,7 @@ static int validate(struct txkv_txn *t)
 static void install(struct txkv_txn *t, uint64_t ts)
 {
     struct record_store *s = t->g->store;
-    uint64_t h = gc_horizon_cached(t->g->gc);
+    struct prune_bounds pb = gc_prune_bounds(t->g->gc);
     int64_t dkeys = 0, dversions = 0;
     for (size_t i = 0; i < t->nws; i++) {
         struct wentry *w = &t->ws[i];
@@ -223,7 +223,7 @@ static void install(struct txkv_txn *t, uint64_t ts)
         struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
         struct version *v = w->ver;
         assert(w->latched && latch_held(r, txn_token(t)));
-        if (version_install(s, r, v, ts, h, &t->limbo) == v)
+        if (version_install(s, r, v, ts, pb, &t->limbo) == v)
             w->ver = NULL; /* owned by the chain now */
         else               /* copied into r's inline slot: w->ver goes at txn_end */
             mem_release(&s->mem, version_bytes(v->vlen));
@@ -242,15 +242,13 @@ static void install(struct txkv_txn *t, uint64_t ts)
 static void publish(struct record_store *s, uint64_t ts, struct wal *w, struct wal_rec *wr,
                     uint64_t *lsn)
 {
-    struct spin sp = {0};
-    /* acquire: everything installed under ts-1 happens before our store;
-     * the predecessor may be descheduled, hence spin then yield */
-    while (atomic_load_explicit(&s->visible_ts, memory_order_acquire) != ts - 1)
-        spin_wait(&sp);
+    /* everything installed under ts-1 happens before our store; the
+     * predecessor may be descheduled, hence spin, yield, then sleep */
+    clock_wait_visible(s, ts - 1);
     if (wr)
         *lsn = wal_append_commit(w, wr, ts);
-    /* release: pairs with the acquire load of visible_ts at begin/read */
-    atomic_store_explicit(&s->visible_ts, ts, memory_order_release);
+    /* pairs with the acquire load of visible_ts at begin/read */
+    clock_publish(s, ts);
 }
 
 /* Records this commit created and will not fill: let the GC take them out. */

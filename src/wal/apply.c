@@ -270,7 +270,7 @@ int wal_apply_fresh(struct wal_loader *l, struct txkv_ks *ks, const void *key, s
         mem_release(&s->mem, bytes);
         return TXKV_NOMEM;
     }
-    struct version *nv = version_install(s, r, v, ts, 0, NULL);
+    struct version *nv = version_install(s, r, v, ts, prune_below(0), NULL);
     assert(slot ? nv != v : nv == v); /* the scratch is copied, never linked */
     (void)nv;
     atomic_fetch_add_explicit(&s->nversions, 1, memory_order_relaxed);
@@ -386,7 +386,7 @@ static int apply_one(struct wal_loader *l, const struct wal_prep *p)
         }
     }
     /* horizon 0: version_install prunes nothing (the chain is empty) */
-    struct version *nv = version_install(s, r, v, ts, 0, NULL);
+    struct version *nv = version_install(s, r, v, ts, prune_below(0), NULL);
     assert(maybe_inl ? nv == slot : nv == v); /* the scratch is copied, never linked */
     if (nv != v)                              /* copied into the record's inline slot */
         mem_release(&s->mem, vbytes);

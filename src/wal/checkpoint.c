@@ -8,7 +8,8 @@
  *     ts <= A, the last ts appended before the switch.
  *  2. Wait until visible_ts >= A (those commits are appended inside the
  *     publish section, so they become visible at once), then pin a
- *     snapshot S >= A with a GC pin: no version visible at S is freed.
+ *     snapshot S >= A with an exact GC pin: no version visible at S is
+ *     freed, and pruning may cut the versions S does not see.
  *  3. Walk each keyspace (B+tree: in chunks of CHUNK_RECORDS records per
  *     RCU read-side section, so grace periods go on; hash-only keyspaces
  *     in one section) and write the versions visible at S, CHUNK_BYTES at
@@ -141,10 +142,8 @@ int wal_checkpoint(struct wal *w)
     if ((rc = wal_check(w)) || (rc = wal_rotate(w, &a)))
         goto out;
     uint64_t keep_seg = w->seg; /* only rotations change it: we hold ckpt_mu */
-    struct spin sp = {0};
-    while (clock_visible(w->store) < a)
-        spin_wait(&sp);
-    cw.ts = gc_pin_enter(w->gc, &w->pin);
+    clock_wait_visible(w->store, a);
+    cw.ts = gc_pin_enter_exact(w->gc, &w->pin); /* it reads at cw.ts only */
     assert(cw.ts >= a);
 
     cw.fd = openat(w->dirfd, "ckpt.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
