@@ -385,12 +385,16 @@ static bool gc_round(struct gc *gc, uint64_t *swept_at)
     }
     bool idle = now - gc->visible_moved >= GC_IDLE_AFTER_MS * 1000000ull;
     bool sweep = nv > 2 * nk + 4096 || (idle && !work && nool > 0);
-    if (sweep && b.young > *swept_at) {
+    /* Again only once the horizon (old) has moved: while a checkpoint's
+     * exact pin holds it, young moves on, but what a sweep could cut
+     * then, commits cut as they write (sweeping each time young moved
+     * walked every record every round). */
+    if (sweep && b.old > *swept_at) {
         gc_sweep(gc, b);
-        *swept_at = b.young;
+        *swept_at = b.old;
     }
     limbo_flush(&gc->limbo);
-    return !work && b.young == *swept_at;
+    return !work && b.old == *swept_at;
 }
 
 static void *gc_main(void *arg)
