@@ -223,7 +223,13 @@ static void install(struct txkv_txn *t, uint64_t ts)
         struct version *old = atomic_load_explicit(&r->head, memory_order_relaxed);
         struct version *v = w->ver;
         assert(w->latched && latch_held(r, txn_token(t)));
-        if (version_install(s, r, v, ts, pb, &t->limbo) == v)
+        struct prune_bounds b = pb;
+        /* WAL hook: a key the checkpoint has written needs no version at
+         * its snapshot any more (src/wal/checkpoint.c, "Cursor") */
+        if (b.old < b.young && t->g->wal &&
+            wal_ckpt_passed(t->g->wal, w->ks, w->key, w->klen, b.old))
+            b.old = b.young;
+        if (version_install(s, r, v, ts, b, &t->limbo) == v)
             w->ver = NULL; /* owned by the chain now */
         else               /* copied into r's inline slot: w->ver goes at txn_end */
             mem_release(&s->mem, version_bytes(v->vlen));
@@ -335,6 +341,7 @@ int txn_commit_writes(struct txkv_txn *t)
         wal_rec_free(&wr);
         if (rc == 0)
             rc = wal_wait(g->wal, lsn);
+        wal_ckpt_help(g->wal); /* a slice of a checkpoint's walk, now and then */
     }
     return rc;
 }

@@ -594,6 +594,7 @@ void wal_close(struct wal *w)
     pthread_cond_destroy(&w->cv);
     pthread_cond_destroy(&w->bg_cv);
     pthread_mutex_destroy(&w->ckpt_mu);
+    pthread_mutex_destroy(&w->scan.mu);
     mutex_destroy(&w->mu);
     free(w->dir);
     free(w);

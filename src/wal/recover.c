@@ -488,6 +488,15 @@ static int init_wal(const txkv_options *o, struct wal *w)
     w->cur.fd = w->dirfd = w->lockfd = -1;
     mutex_init(&w->mu);
     pthread_mutex_init(&w->ckpt_mu, NULL);
+    pthread_mutex_init(&w->scan.mu, NULL);
+    atomic_init(&w->scan_active, false);
+    atomic_init(&w->scan.present, 0);
+    atomic_init(&w->scan.own, false);
+    atomic_init(&w->scan.cursor.seq, 0);
+    atomic_init(&w->scan.cursor.s, 0);
+    atomic_init(&w->scan.cursor.ks, NULL);
+    atomic_init(&w->scan.cursor.hi, 0);
+    atomic_init(&w->scan.cursor.lo, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

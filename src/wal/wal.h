@@ -57,6 +57,47 @@ struct wal_rec {
     size_t len, cap;
 };
 
+/* A checkpoint file being written (checkpoint.c). */
+struct ckpt_writer {
+    int fd;
+    off_t off;
+    uint64_t ts, nkeys;
+    struct wal_rec rec;
+    int err; /* first errno or TXKV code */
+};
+
+/*
+ * How far the walk of the checkpoint at snapshot s has gone: every key of
+ * keyspace ks that sorts below the 16-byte prefix (hi, lo) - the first 16
+ * bytes of the last key it wrote, zero-padded, big-endian - is written.
+ * Commits read it under the sequence count (odd while the walk writes it):
+ * a key the walk has passed no longer needs the version s sees
+ * (wal_ckpt_passed).
+ */
+struct ckpt_cursor {
+    _Atomic uint32_t seq;
+    _Atomic uint64_t s;
+    struct txkv_ks *_Atomic ks; /* NULL: nothing passed */
+    _Atomic uint64_t hi, lo;
+};
+
+/*
+ * A checkpoint's walk of the keyspaces, in slices, by the thread in
+ * txkv_checkpoint and by committers that help (checkpoint.c, "Helping"):
+ * one slice at a time, under mu.
+ */
+struct ckpt_scan {
+    pthread_mutex_t mu;
+    struct ckpt_writer *cw; /* the walk's, while ks != NULL */
+    struct txkv_ks *ks;     /* the keyspace being walked; NULL: no walk */
+    bool started;           /* it is positioned in ks (its header is written) */
+    struct btree_iter it;
+    _Atomic uint64_t present; /* a bit per committer that came to help lately */
+    _Atomic bool own;         /* the checkpoint's thread walks: committers do not */
+    uint64_t helped;          /* slices committers did, since open (tests) */
+    struct ckpt_cursor cursor;
+};
+
 /* A segment file open for appending, and its mapped windows. */
 struct wal_seg {
     int fd;
@@ -97,7 +138,10 @@ struct wal {
     struct ks_set *ks;
     struct gc *gc;
 
+    _Atomic bool scan_active; /* a checkpoint's walk takes help (read by every commit) */
+
     /* ---- checkpoints: ckpt_mu serialises them */
+    struct ckpt_scan scan;
     pthread_mutex_t ckpt_mu;
     struct gc_pin pin;
     _Atomic uint64_t ckpt_ts; /* ts of the newest checkpoint, 0 if none */
@@ -155,6 +199,24 @@ int wal_log_keyspace(struct wal *w, const struct txkv_ks *ks);
 
 /* txkv_checkpoint.  0, TXKV_IO, TXKV_NOMEM. */
 int wal_checkpoint(struct wal *w);
+
+/*
+ * Has the walk of the checkpoint at snapshot s written key (of ks)?  Then
+ * its version at s may be pruned like any other (commit.c).  False when
+ * unsure (the cursor changing under us, another checkpoint, a prefix tie).
+ */
+bool wal_ckpt_passed(struct wal *w, const struct txkv_ks *ks, const void *key, size_t klen,
+                     uint64_t s);
+
+void wal_ckpt_help_slow(struct wal *w);
+/* Called by a committer after its commit, outside any lock and RCU
+ * section: while a checkpoint walks, does a slice of the walk now and then
+ * (checkpoint.c, "Helping").  One relaxed load otherwise. */
+static inline void wal_ckpt_help(struct wal *w)
+{
+    if (atomic_load_explicit(&w->scan_active, memory_order_relaxed))
+        wal_ckpt_help_slow(w);
+}
 
 /* For txkv_stats. */
 void wal_stats(struct wal *w, struct txkv_stats *st);
