@@ -341,7 +341,6 @@ int txn_commit_writes(struct txkv_txn *t)
         wal_rec_free(&wr);
         if (rc == 0)
             rc = wal_wait(g->wal, lsn);
-        wal_ckpt_help(g->wal); /* a slice of a checkpoint's walk, now and then */
     }
     return rc;
 }

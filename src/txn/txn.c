@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "txn/txn.h"
+#include "wal/wal.h"
 
 static __thread uint64_t tl_dbid;
 static __thread struct txkv_txn *tl_hint;
@@ -317,7 +318,12 @@ int txkv_commit(txkv_txn *h)
         count(&t->n_conflict);
     else if (rc == TXKV_FULL)
         count(&t->n_full);
+    struct wal *w = t->g->wal; /* t may be reused once it has ended */
     txn_end(t);
+    /* WAL hook: a slice of a checkpoint's walk now and then, once the
+     * transaction holds no lock, latch or pin (src/wal/checkpoint.c) */
+    if (w)
+        wal_ckpt_help(w);
     return rc;
 }
 

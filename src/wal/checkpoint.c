@@ -65,7 +65,7 @@
 
 #define CHUNK_BYTES    (256u << 10) /* a committer may write one */
 #define SLICE_RECORDS  64           /* about 40-100 us of a committer's time */
-#define HELP_SPACING   8
+#define HELP_SPACING   6
 #define HELP_WINDOW_NS 10000000u
 
 /* When this thread may help a checkpoint again (now_ns()). */
