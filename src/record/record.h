@@ -185,10 +185,10 @@ static inline uint64_t clock_visible(struct record_store *s)
  * Waits until visible_ts >= ts: the commits up to ts are published.  The
  * thread that holds ts may be descheduled between drawing it and
  * publishing it (more runnable threads than cores), hence spin, then
- * yield.  (A futex sleep after the spin was tried: it made waits cheaper
- * only when they were long, and cost 10-50% of update throughput at 2
- * threads on 2 cores, where every wake-up is a system call and a
- * cross-CPU interrupt.)
+ * yield.  (A futex sleep after the spin was tried again: it made waits
+ * cheaper only when they were long, and cost up to half of the in-memory
+ * update rate at 2 threads on 2 cores, where every wake-up is a system
+ * call and a cross-CPU interrupt; docs/durability.md, "Who walks".)
  */
 void clock_wait_visible(struct record_store *s, uint64_t ts);
 

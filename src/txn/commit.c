@@ -249,7 +249,7 @@ static void publish(struct record_store *s, uint64_t ts, struct wal *w, struct w
                     uint64_t *lsn)
 {
     /* everything installed under ts-1 happens before our store; the
-     * predecessor may be descheduled, hence spin, yield, then sleep */
+     * predecessor may be descheduled, hence spin, then yield */
     clock_wait_visible(s, ts - 1);
     if (wr)
         *lsn = wal_append_commit(w, wr, ts);
