@@ -27,7 +27,7 @@
  * committer that has drawn its commit timestamp, every later commit waits
  * for its publication (commit.c, step 6), and the waiters spin on their
  * own CPUs.  Measured on 2 cores with 2 committers, a checkpoint thread of
- * its own cut commits to 21-40% of the rate without one, at nice 0, 5, 10
+ * its own cut commits to 21-53% of the rate without one, at nice 0, 5, 10
  * and 19 alike.  So while the walk is on (scan_active), committers do it:
  * after its commit, a committer whose turn has come (help_after) takes a
  * slice if no one else is at it (trylock), then waits HELP_SPACING times
