@@ -30,6 +30,28 @@ static inline int key_cmp(const void *a, size_t alen, const void *b, size_t blen
     return alen < blen ? -1 : alen > blen;
 }
 
+/* x as stored big-endian: memcmp order becomes integer order. */
+static inline uint64_t be64(uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(x);
+#else
+    return x;
+#endif
+}
+
+/* Bytes off..off+7 of p[0..len) as a big-endian word, zero-padded.  Keys
+ * whose words compare lower sort lower (key_cmp): a zero pad byte is below
+ * any byte the other key has there, or both are padded and the shorter is
+ * a prefix of the longer. */
+static inline uint64_t key_word(const void *p, size_t len, size_t off)
+{
+    uint64_t x = 0;
+    if (len > off)
+        memcpy(&x, (const uint8_t *)p + off, len - off < 8 ? len - off : 8);
+    return be64(x);
+}
+
 /* CLOCK_MONOTONIC, in nanoseconds: the one clock of the library.  Every
  * timed wait (lock timeouts, the GC's period) has its deadline on it. */
 static inline uint64_t now_ns(void)

@@ -143,12 +143,15 @@ static uint64_t min_pin(struct gc *gc, uint64_t below)
     return m;
 }
 
-/* Publishes b unless another writer is at it, or b is older than what is
- * there (an older pair is still safe, only less use). */
+/* Publishes b unless another writer is at it, b is what is there, or b is
+ * older (an older pair is still safe, only less use). */
 static void publish_bounds(struct gc *gc, struct prune_bounds b)
 {
     uint32_t s = atomic_load_explicit(&gc->bounds_seq, memory_order_relaxed);
-    if ((s & 1) || b.young < atomic_load_explicit(&gc->bound_young, memory_order_relaxed) ||
+    uint64_t young = atomic_load_explicit(&gc->bound_young, memory_order_relaxed);
+    uint64_t old = atomic_load_explicit(&gc->bound_old, memory_order_relaxed);
+    /* unchanged: no write to the line every commit reads */
+    if ((s & 1) || b.young < young || (b.young == young && b.old == old) ||
         !atomic_compare_exchange_strong(&gc->bounds_seq, &s, s + 1))
         return;
     /* release: a reader that sees either new bound (acquire) sees the odd

@@ -205,23 +205,7 @@ enum bt_how {
 
 /* ---- keys ------------------------------------------------------------- */
 
-static inline uint64_t be64(uint64_t x)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return __builtin_bswap64(x);
-#else
-    return x;
-#endif
-}
-
-/* Bytes off..off+7 of p[0..len) as a big-endian word, zero-padded. */
-static inline uint64_t key_word(const uint8_t *p, size_t len, size_t off)
-{
-    uint64_t x = 0;
-    if (len > off)
-        memcpy(&x, p + off, len - off < 8 ? len - off : 8);
-    return be64(x);
-}
+/* be64 and key_word: base/util.h. */
 
 static inline void key_init(struct bt_key *k, const void *p, size_t len)
 {

@@ -224,30 +224,20 @@ bool limbo_ready(struct limbo *l, struct record_store *s)
 
 static void limbo_add(struct limbo *l, struct record_store *s, uintptr_t p)
 {
+    if (!limbo_ready(l, s)) {
+        /* No memory for a batch: wait for the grace period here if we
+         * may (outside a read-side section); inside one (the GC's
+         * sweep) the object is freed at once, which V1 (version.c)
+         * shows is safe for versions cut below W, the only thing freed
+         * there (a cut between A and W goes through limbo_ready). */
+        if (!urcu_memb_read_ongoing())
+            urcu_memb_synchronize_rcu();
+        else
+            assert(!(p & 1));
+        limbo_free_one(s, p);
+        return;
+    }
     struct limbo_batch *b = l->b;
-    if (b && b->s != s) {
-        limbo_flush(l);
-        b = NULL;
-    }
-    if (!b) {
-        b = malloc(sizeof *b);
-        if (!b) {
-            /* No memory for a batch: wait for the grace period here if we
-             * may (outside a read-side section); inside one (the GC's
-             * sweep) the object is freed at once, which V1 (version.c)
-             * shows is safe for versions cut below W, the only thing freed
-             * there (a cut between A and W goes through limbo_ready). */
-            if (!urcu_memb_read_ongoing())
-                urcu_memb_synchronize_rcu();
-            else
-                assert(!(p & 1));
-            limbo_free_one(s, p);
-            return;
-        }
-        b->s = s;
-        b->n = 0;
-        l->b = b;
-    }
     b->p[b->n++] = p;
     if (b->n == LIMBO_CAP)
         limbo_flush(l);

@@ -200,6 +200,12 @@ static inline void clock_publish(struct record_store *s, uint64_t ts)
     atomic_store_explicit(&s->visible_ts, ts, memory_order_release);
 }
 
+/* The last commit timestamp drawn (published or not). */
+static inline uint64_t clock_drawn(struct record_store *s)
+{
+    return atomic_load(&s->next_ts); /* seq_cst: src/wal/checkpoint.c, "Cursor" */
+}
+
 /* Inline slot capacity for a first value of vlen bytes (0: none). */
 size_t record_icap(size_t vlen, bool has_value);
 /* Bytes a record (with a slot of icap bytes, or none) or an out-of-line

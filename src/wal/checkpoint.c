@@ -135,38 +135,19 @@ static void walk_hash(struct ckpt_writer *cw, struct txkv_ks *ks)
     rcu_read_leave();
 }
 
-/* The first 16 bytes of key, zero-padded, as two big-endian words: if
- * (hi, lo) of a is below that of b, a sorts below b (a zero pad byte is
- * below any byte b has there, or b is padded too and a is b's prefix). */
-static void key_prefix(const void *key, size_t klen, uint64_t *hi, uint64_t *lo)
-{
-    unsigned char b[16] = {0};
-    memcpy(b, key, klen < 16 ? klen : 16);
-    uint64_t h = 0, l = 0;
-    for (int i = 0; i < 8; i++) {
-        h = h << 8 | b[i];
-        l = l << 8 | b[8 + i];
-    }
-    *hi = h;
-    *lo = l;
-}
-
 /* The walk of the checkpoint at s has written every key of ks up to key
  * (ks NULL: none).  One writer: the walk, under scan.mu or before it. */
 static void cursor_set(struct ckpt_cursor *c, uint64_t s, struct txkv_ks *ks, const void *key,
                        size_t klen)
 {
-    uint64_t hi = 0, lo = 0;
-    if (ks)
-        key_prefix(key, klen, &hi, &lo);
     uint32_t q = atomic_load_explicit(&c->seq, memory_order_relaxed);
-    /* acq_rel: the odd count comes before the fields, and everything the
-     * walk read comes before it (the slice's records are read) */
-    atomic_exchange_explicit(&c->seq, q + 1, memory_order_acq_rel);
+    /* One writer.  Release on each field: the odd count, and everything
+     * the walk read before (the slice's records), come before it. */
+    atomic_store_explicit(&c->seq, q + 1, memory_order_relaxed);
     atomic_store_explicit(&c->s, s, memory_order_release);
     atomic_store_explicit(&c->ks, ks, memory_order_release);
-    atomic_store_explicit(&c->hi, hi, memory_order_release);
-    atomic_store_explicit(&c->lo, lo, memory_order_release);
+    atomic_store_explicit(&c->hi, ks ? key_word(key, klen, 0) : 0, memory_order_release);
+    atomic_store_explicit(&c->lo, ks ? key_word(key, klen, 8) : 0, memory_order_release);
     atomic_store(&c->seq, q + 2); /* seq_cst: see wal_checkpoint's reset */
 }
 
@@ -185,8 +166,7 @@ bool wal_ckpt_passed(struct wal *w, const struct txkv_ks *ks, const void *key, s
         return false;
     if (cs != s || cks != ks || !cks)
         return false;
-    uint64_t khi, klo;
-    key_prefix(key, klen, &khi, &klo);
+    uint64_t khi = key_word(key, klen, 0), klo = key_word(key, klen, 8);
     return khi < hi || (khi == hi && klo < lo);
 }
 
@@ -309,11 +289,11 @@ static void walk(struct wal *w, struct ckpt_writer *cw)
     pthread_mutex_unlock(&sc->mu);
     atomic_store(&sc->present, 0);
     atomic_store(&w->scan_active, true);
-    uint64_t win_t = now_ns();
-    bool own = false; /* a first window to see who comes by */
+    uint64_t win_t = now_ns(); /* own is false: a first window to see who comes by */
     for (;;) {
         bool sleep = false;
         pthread_mutex_lock(&sc->mu);
+        bool own = atomic_load_explicit(&sc->own, memory_order_relaxed);
         if (sc->ks && (own || !sc->ks->tree))
             scan_slice(sc, true);
         else
@@ -329,8 +309,8 @@ static void walk(struct wal *w, struct ckpt_writer *cw)
         uint64_t t = now_ns();
         if (t - win_t >= HELP_WINDOW_NS) {
             uint64_t seen = atomic_exchange_explicit(&sc->present, 0, memory_order_relaxed);
-            own = (unsigned)__builtin_popcountll(seen) < ncpu;
-            atomic_store_explicit(&sc->own, own, memory_order_relaxed);
+            atomic_store_explicit(&sc->own, (unsigned)__builtin_popcountll(seen) < ncpu,
+                                  memory_order_relaxed);
             win_t = t;
         }
     }
@@ -368,7 +348,7 @@ int wal_checkpoint(struct wal *w)
      * pruned and done, so that it cannot apply that cursor to our snapshot
      * (which may equal the last one's when nothing committed between). */
     cursor_set(&w->scan.cursor, 0, NULL, NULL, 0);
-    clock_wait_visible(w->store, atomic_load(&w->store->next_ts));
+    clock_wait_visible(w->store, clock_drawn(w->store));
     cw.ts = gc_pin_enter_exact(w->gc, &w->pin); /* it reads at cw.ts only */
     assert(cw.ts >= a);
 
