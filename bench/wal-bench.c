@@ -28,6 +28,14 @@
  * before.  Issue 16's targets: throughput during >= 70% of without, memory
  * growth <= 10%.
  *
+ * sync: kv-bench's update workload (single-key updates of uniform keys) on
+ * four databases loaded alike, one in memory and one under each sync
+ * policy, the workers moving from one to the next every 0.2 s for
+ * --duration seconds on each: each round gives each policy's share of the
+ * in-memory rate of that round, and the median share is reported, so a
+ * slow spell of a shared machine falls on all four.  Issue 16's targets:
+ * TXKV_SYNC_COMMIT >= 50%, TXKV_SYNC_INTERVAL >= 85% at 2 threads.
+ *
  * Exit status: 0, 1 when an operation failed, 2 for a bad command line.
  */
 #include "config.h"
@@ -59,7 +67,7 @@ struct cfg {
     uint64_t seed;
     int sync;
     const char *parent, *reopen;
-    int recovery, checkpoint, keep;
+    int recovery, checkpoint, sync_mode, keep;
 };
 
 static char g_dir[4096]; /* the mkdtemp directory, removed at exit */
@@ -522,11 +530,184 @@ static void run_checkpoint(const struct cfg *c)
     free(ws);
 }
 
+/* ---- the sync policies against memory ---------------------------------------------------- */
+
+/* A window on one database.  Shorter than the GC's idle delay (100 ms):
+ * a database left idle longer sweeps all its records once, which would
+ * fall on the other's window. */
+#define SYNC_WINDOW_NS 50000000u
+#define NPOLICY        3
+
+static const char *const policy_name[NPOLICY] = {"none", "interval", "commit"};
+static const int policy_sync[NPOLICY] = {TXKV_SYNC_NONE, TXKV_SYNC_INTERVAL, TXKV_SYNC_COMMIT};
+static const int policy_target[NPOLICY] = {0, 85, 50}; /* issue 16, % of memory */
+
+struct sync_shared {
+    const struct cfg *c;
+    txkv_db *db[2];  /* in memory, durable */
+    _Atomic int cur; /* the one the workers use now */
+    _Atomic int stop;
+    _Atomic int failed;
+};
+
+struct sync_worker {
+    struct sync_shared *sh;
+    pthread_t tid;
+    unsigned no;
+    _Atomic uint64_t commits[2]; /* read by the main thread at window edges */
+};
+
+/* Single-key updates of uniform keys (kv-bench's `update`) on whichever
+ * database sh->cur names when each transaction begins. */
+static void *sync_worker_main(void *arg)
+{
+    struct sync_worker *w = arg;
+    const struct cfg *c = w->sh->c;
+    unsigned char *k = malloc(c->key_size), *v = malloc(c->value_size);
+    uint64_t seed = (c->seed + w->no + 1) * 0x9e3779b97f4a7c15ull, stamp = (uint64_t)w->no << 40;
+    if (!k || !v) {
+        atomic_store(&w->sh->failed, TXKV_NOMEM);
+        goto out;
+    }
+    while (!atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
+        int i = atomic_load_explicit(&w->sh->cur, memory_order_relaxed);
+        int rc = put1(w->sh->db[i], c, k, v, rnd(&seed) % c->keys, ++stamp);
+        if (rc && !txkv_is_retryable(rc)) {
+            atomic_store(&w->sh->failed, rc);
+            break;
+        }
+        if (!rc)
+            atomic_fetch_add_explicit(&w->commits[i], 1, memory_order_relaxed);
+    }
+out:
+    free(k);
+    free(v);
+    return NULL;
+}
+
+static uint64_t sync_commits(struct sync_worker *ws, unsigned n, int i)
+{
+    uint64_t s = 0;
+    for (unsigned t = 0; t < n; t++)
+        s += atomic_load_explicit(&ws[t].commits[i], memory_order_relaxed);
+    return s;
+}
+
+static void sleep_until(uint64_t t)
+{
+    for (uint64_t now; (now = now_ns()) < t;) {
+        struct timespec ts = {(time_t)((t - now) / 1000000000u), (long)((t - now) % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Runs the workers on sh->db[0] and [1] in turn, `rounds` windows on
+ * each, the first of each round alternating; share[r] is round r's rate
+ * on [1] over its rate on [0]; n and ns sum commits and time per database. */
+static void sync_rounds(struct sync_shared *sh, struct sync_worker *ws, unsigned rounds,
+                        double *share, uint64_t n[2], uint64_t ns[2])
+{
+    for (unsigned r = 0; r < rounds; r++) {
+        double rate[2];
+        for (int j = 0; j < 2; j++) {
+            int i = j ^ (int)(r & 1);
+            atomic_store(&sh->cur, i);
+            uint64_t n0 = sync_commits(ws, sh->c->threads, i), t0 = now_ns();
+            sleep_until(t0 + SYNC_WINDOW_NS);
+            uint64_t n1 = sync_commits(ws, sh->c->threads, i), t1 = now_ns();
+            rate[i] = (double)(n1 - n0) / ((double)(t1 - t0) / 1e9);
+            n[i] += n1 - n0;
+            ns[i] += t1 - t0;
+        }
+        if (share)
+            share[r] = rate[0] > 0 ? rate[1] / rate[0] : 0;
+    }
+}
+
+/*
+ * For each sync policy: a database with a directory under that policy and
+ * one in memory, loaded alike; the workers move from one to the other
+ * every 50 ms for --duration seconds on each, so a slow spell of a shared
+ * machine falls on both.  Each round gives the policy's share of the
+ * in-memory rate of that round; the median share is the figure.
+ */
+static void run_sync(const struct cfg *c)
+{
+    struct sync_shared sh = {.c = c};
+    struct sync_worker *ws = calloc(c->threads, sizeof *ws);
+    unsigned rounds = (unsigned)(c->duration * 1e9 / SYNC_WINDOW_NS);
+    double *share = calloc(rounds ? rounds : 1, sizeof *share);
+    txkv_options o;
+    int rc;
+
+    if (!ws || !share) {
+        fprintf(stderr, "wal-bench: out of memory\n");
+        cleanup();
+        exit(1);
+    }
+    if (rounds < 1)
+        rounds = 1;
+    printf("sync policies against memory, update: %" PRIu64 " keys of %u B, values of %u B, %u "
+           "thread%s, %u rounds of a 50 ms window on each database\n",
+           c->keys, c->key_size, c->value_size, c->threads, c->threads == 1 ? "" : "s", rounds);
+    printf("%-10s %12s %12s %9s %9s %9s %7s\n", "policy", "txn/s", "memory", "share", "min", "max",
+           "target");
+    txkv_options_init(&o);
+    if ((rc = txkv_open(&o, &sh.db[0])))
+        die_txkv("txkv_open", rc);
+    load(c, sh.db[0]);
+    for (int p = 0; p < NPOLICY; p++) {
+        uint64_t n[2] = {0}, ns[2] = {0};
+        snprintf(g_db, sizeof g_db, "%s/%s", g_dir, policy_name[p]);
+        sh.db[1] = open_db(c, policy_sync[p]);
+        load(c, sh.db[1]);
+        atomic_store(&sh.stop, 0);
+        for (unsigned t = 0; t < c->threads; t++) {
+            ws[t] = (struct sync_worker){.sh = &sh, .no = t};
+            if (pthread_create(&ws[t].tid, NULL, sync_worker_main, &ws[t])) {
+                fprintf(stderr, "wal-bench: pthread_create failed\n");
+                cleanup();
+                exit(1);
+            }
+        }
+        sync_rounds(&sh, ws, 4, NULL, n, ns); /* warm-up */
+        memset(n, 0, sizeof n);
+        memset(ns, 0, sizeof ns);
+        sync_rounds(&sh, ws, rounds, share, n, ns);
+        atomic_store(&sh.stop, 1);
+        for (unsigned t = 0; t < c->threads; t++)
+            pthread_join(ws[t].tid, NULL);
+        if (atomic_load(&sh.failed))
+            die_txkv("update", atomic_load(&sh.failed));
+        txkv_close(sh.db[1]);
+        bench_rmtree(g_db);
+        qsort(share, rounds, sizeof *share, cmp_double);
+        double med = rounds % 2 ? share[rounds / 2]
+                                : (share[rounds / 2 - 1] + share[rounds / 2]) / 2;
+        printf("%-10s %12.0f %12.0f %8.1f%% %8.1f%% %8.1f%%", policy_name[p],
+               (double)n[1] / ((double)ns[1] / 1e9), (double)n[0] / ((double)ns[0] / 1e9),
+               100 * med, 100 * share[0], 100 * share[rounds - 1]);
+        if (policy_target[p])
+            printf(" %5s%d%%", ">=", policy_target[p]);
+        printf("\n");
+        fflush(stdout);
+    }
+    txkv_close(sh.db[0]);
+    free(ws);
+    free(share);
+}
+
 /* ---- the command line --------------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: wal-bench [options] [recovery] [checkpoint]\n"
+    fprintf(f, "usage: wal-bench [options] [recovery] [checkpoint] [sync]\n"
                "Measures txkv's recovery (txkv_open of a checkpoint and a log) and a checkpoint\n"
                "taken under ycsb-a, in a fresh temporary directory removed at the end.\n"
                "\n"
@@ -534,20 +715,23 @@ static void usage(FILE *f)
                "                        checkpoint, of checkpoint + log, of the log alone\n"
                "  checkpoint            ycsb-a txn/s and RSS before, during and after a\n"
                "                        txkv_checkpoint\n"
+               "  sync                  update txn/s in memory and under each sync policy,\n"
+               "                        alternating 0.2 s windows; median share of memory\n"
                "  -k, --keys N          keys loaded (k/m suffixes) [1m]\n"
                "  -u, --updates N       recovery: single-key updates after the checkpoint [keys]\n"
                "      --key-size N      bytes per key, 16..65535 [16]\n"
                "      --value-size N    bytes per value, 8..16m [100]\n"
                "  -r, --repeat N        recovery: times each reopen, best reported [1]\n"
-               "  -t, --threads N       checkpoint: ycsb-a threads [1]\n"
-               "  -d, --duration SECS   checkpoint: seconds before and after it [3]\n"
+               "  -t, --threads N       checkpoint, sync: worker threads [1]\n"
+               "  -d, --duration SECS   checkpoint: seconds before and after it;\n"
+               "                        sync: seconds on each database [3]\n"
                "      --sync POLICY     checkpoint: commit, interval, none [none]\n"
                "  -s, --seed N          random seed [1]\n"
                "      --dir DIR         where the temporary directory goes [$TMPDIR or /tmp]\n"
                "      --keep            keep the temporary directory (its path is printed)\n"
                "      --reopen DIR      only time txkv_open of the database DIR (--repeat times)\n"
                "  -h, --help            show this help\n"
-               "With no mode, both run.\n");
+               "With no mode, recovery and checkpoint run.\n");
 }
 
 static void bad(const char *msg, const char *arg) __attribute__((noreturn));
@@ -655,16 +839,20 @@ int main(int argc, char **argv)
             c.recovery = 1;
         else if (!strcmp(argv[optind], "checkpoint"))
             c.checkpoint = 1;
+        else if (!strcmp(argv[optind], "sync"))
+            c.sync_mode = 1;
         else
             bad("unknown mode", argv[optind]);
     }
     if (c.reopen) {
-        if (c.recovery || c.checkpoint)
-            bad("--reopen takes no mode:", c.recovery ? "recovery" : "checkpoint");
+        if (c.recovery || c.checkpoint || c.sync_mode)
+            bad("--reopen takes no mode:", c.recovery     ? "recovery"
+                                           : c.checkpoint ? "checkpoint"
+                                                          : "sync");
         run_reopen(&c);
         return fflush(stdout) ? 1 : 0;
     }
-    if (!c.recovery && !c.checkpoint)
+    if (!c.recovery && !c.checkpoint && !c.sync_mode)
         c.recovery = c.checkpoint = 1;
     if (!have_updates)
         c.updates = c.keys;
@@ -690,6 +878,8 @@ int main(int argc, char **argv)
         }
         run_checkpoint(&c);
     }
+    if (c.sync_mode)
+        run_sync(&c);
     if (c.keep) {
         printf("kept %s\n", g_dir);
         g_dir[0] = 0;
