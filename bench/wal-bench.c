@@ -67,7 +67,7 @@ struct cfg {
     uint64_t seed;
     int sync;
     const char *parent, *reopen;
-    int recovery, checkpoint, sync_mode, keep;
+    int recovery, checkpoint, sync_mode, sync_given, keep;
 };
 
 static char g_dir[4096]; /* the mkdtemp directory, removed at exit */
@@ -664,6 +664,8 @@ static void run_sync(const struct cfg *c)
     load(c, sh.db[0]);
     for (int p = 0; p < NPOLICY; p++) {
         uint64_t n[2] = {0}, ns[2] = {0};
+        if (c->sync_given && policy_sync[p] != c->sync)
+            continue;
         snprintf(g_db, sizeof g_db, "%s/%s", g_dir, policy_name[p]);
         sh.db[1] = open_db(c, policy_sync[p]);
         load(c, sh.db[1]);
@@ -725,7 +727,8 @@ static void usage(FILE *f)
                "  -t, --threads N       checkpoint, sync: worker threads [1]\n"
                "  -d, --duration SECS   checkpoint: seconds before and after it;\n"
                "                        sync: seconds on each database [3]\n"
-               "      --sync POLICY     checkpoint: commit, interval, none [none]\n"
+               "      --sync POLICY     checkpoint: commit, interval, none [none];\n"
+               "                        sync: only this one [all three]\n"
                "  -s, --seed N          random seed [1]\n"
                "      --dir DIR         where the temporary directory goes [$TMPDIR or /tmp]\n"
                "      --keep            keep the temporary directory (its path is printed)\n"
@@ -805,6 +808,7 @@ int main(int argc, char **argv)
                 bad("not a duration:", optarg);
             break;
         case 'S':
+            c.sync_given = 1;
             if (!strcmp(optarg, "commit"))
                 c.sync = TXKV_SYNC_COMMIT;
             else if (!strcmp(optarg, "interval"))
