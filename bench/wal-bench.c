@@ -690,8 +690,8 @@ static void run_sync(const struct cfg *c)
         txkv_close(sh.db[1]);
         bench_rmtree(g_db);
         qsort(share, rounds, sizeof *share, cmp_double);
-        double med = rounds % 2 ? share[rounds / 2]
-                                : (share[rounds / 2 - 1] + share[rounds / 2]) / 2;
+        double med =
+            rounds % 2 ? share[rounds / 2] : (share[rounds / 2 - 1] + share[rounds / 2]) / 2;
         printf("%-10s %12.0f %12.0f %8.1f%% %8.1f%% %8.1f%%", policy_name[p],
                (double)n[1] / ((double)ns[1] / 1e9), (double)n[0] / ((double)ns[0] / 1e9),
                100 * med, 100 * share[0], 100 * share[rounds - 1]);
