@@ -288,7 +288,7 @@ static int wal_build(struct txkv_txn *t, struct wal_rec *wr)
         rc = wal_rec_add(wr, w->ks, w->key, w->klen, w->ver->val, w->ver->vlen, w->ver->tomb);
     }
     if (rc)
-        wal_rec_free(wr);
+        wal_rec_reset(wr);
     return rc;
 }
 
@@ -296,7 +296,7 @@ int txn_commit_writes(struct txkv_txn *t)
 {
     struct txn_global *g = t->g;
     struct record_store *s = g->store;
-    struct wal_rec wr = {0}; /* WAL hook */
+    struct wal_rec *wr = &t->wal; /* WAL hook: empty, its buffer kept from the last commit */
     uint64_t lsn = 0;
     size_t vbytes;
     int rc;
@@ -304,18 +304,18 @@ int txn_commit_writes(struct txkv_txn *t)
     if (!t->nws)
         return 0; /* read-only: its snapshot is a serial prefix, nothing to check */
     assert_outside_rcu_section();
-    if (g->wal && (rc = wal_build(t, &wr)))
+    if (g->wal && (rc = wal_build(t, wr)))
         return rc;
     /* 1. memory for the versions (records are reserved as they are made) */
     if ((rc = reserve_versions(t, &vbytes))) {
-        wal_rec_free(&wr);
+        wal_rec_reset(wr);
         return rc;
     }
     /* 2. */
     if ((rc = latch_write_set(t))) {
         drop_made(t);
         mem_release(&s->mem, vbytes);
-        wal_rec_free(&wr);
+        wal_rec_reset(wr);
         return rc;
     }
     /* 3. seq_cst: ordered before our loads of other records' latches in 4 */
@@ -324,11 +324,11 @@ int txn_commit_writes(struct txkv_txn *t)
     rc = validate(t);
     /* 5. */
     if (rc == 0 && g->wal)
-        wal_rec_seal(&wr, ts); /* WAL hook: hashed here, not in publish's ordered section */
+        wal_rec_seal(wr, ts); /* WAL hook: hashed here, not in publish's ordered section */
     if (rc == 0)
         install(t, ts);
     /* 6. */
-    publish(s, ts, g->wal, rc == 0 && g->wal ? &wr : NULL, &lsn);
+    publish(s, ts, g->wal, rc == 0 && g->wal ? wr : NULL, &lsn);
     /* 7. */
     if (rc) {
         drop_made(t);
@@ -338,7 +338,7 @@ int txn_commit_writes(struct txkv_txn *t)
     if ((atomic_fetch_add_explicit(&t->n_since_horizon, 1, memory_order_relaxed) & 255) == 0)
         gc_horizon(g->gc);
     if (g->wal) { /* WAL hook: wait as the sync policy says, latches released */
-        wal_rec_free(&wr);
+        wal_rec_reset(wr);
         if (rc == 0)
             rc = wal_wait(g->wal, lsn);
     }

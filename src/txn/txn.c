@@ -273,6 +273,7 @@ static void txn_destroy(struct txkv_txn *t)
     free(t->wsorted);
     free(t->rs);
     free(t->ranges);
+    wal_rec_free(&t->wal);
     while (t->arena) {
         struct arena_chunk *nx = t->arena->next;
         free(t->arena);

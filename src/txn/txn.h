@@ -28,6 +28,7 @@
 #include "record/keyspace.h"
 #include "record/record.h"
 #include "txkv.h"
+#include "wal/wal.h"
 
 /* The database-wide part of the transaction layer (in struct txkv_db). */
 struct txn_global {
@@ -141,6 +142,7 @@ struct txkv_txn {
 
     struct lock_owner lk; /* pessimistic locks (src/lock/) */
     struct limbo limbo;   /* versions its commits cut off (record.c) */
+    struct wal_rec wal;   /* a durable commit's log record; empty between commits */
 
     struct arena_chunk *arena;
     struct version *superseded;      /* own writes replaced by later ones: a get may

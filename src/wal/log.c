@@ -179,6 +179,16 @@ void wal_rec_free(struct wal_rec *r)
     r->len = r->cap = 0;
 }
 
+#define WAL_REC_KEEP ((size_t)64 << 10)
+
+void wal_rec_reset(struct wal_rec *r)
+{
+    if (r->cap > WAL_REC_KEEP)
+        wal_rec_free(r); /* a large transaction's: not kept for every commit after it */
+    else if (r->buf)
+        r->len = WAL_REC_HDR;
+}
+
 /* ---- the mapped window ---- */
 
 size_t wal_window_bytes = WAL_WINDOW_BYTES;
@@ -284,7 +294,6 @@ static bool log_put(struct wal *w, const char *p, size_t n)
     struct wal_seg *sp = &w->cur;
     size_t wb = wal_window_bytes;
     w->appended += n;
-    w->log_bytes += n;
     while (n) {
         size_t used = (size_t)(sp->off - sp->win_off);
         if (used == wb) {
@@ -304,7 +313,7 @@ static bool log_put(struct wal *w, const char *p, size_t n)
     if (!sp->next && !w->preparing && (size_t)(sp->off - sp->win_off) >= wb / 2 &&
         !atomic_load_explicit(&w->want_next, memory_order_relaxed))
         atomic_store_explicit(&w->want_next, true, memory_order_relaxed);
-    if (w->ckpt_bytes && w->log_bytes >= w->ckpt_bytes && !w->ckpt_wanted) {
+    if (w->ckpt_bytes && wal_log_bytes(w) >= w->ckpt_bytes && !w->ckpt_wanted) {
         w->ckpt_wanted = true;
         pthread_cond_signal(&w->bg_cv);
     }
@@ -512,7 +521,7 @@ int wal_rotate(struct wal *w, uint64_t *last_ts)
     w->seg++;
     uint64_t old_end = w->appended;
     *last_ts = w->last_ts;
-    w->log_bytes = 0;
+    w->log_base = w->appended;
     w->ckpt_wanted = false;
     mutex_unlock(&w->mu);
 
@@ -603,7 +612,7 @@ void wal_close(struct wal *w)
 void wal_stats(struct wal *w, struct txkv_stats *st)
 {
     mutex_lock(&w->mu);
-    st->log_bytes = w->log_bytes;
+    st->log_bytes = wal_log_bytes(w);
     mutex_unlock(&w->mu);
     st->checkpoint_ts = atomic_load(&w->ckpt_ts);
     st->recovered_bytes_dropped = w->recovered_dropped;

@@ -437,7 +437,7 @@ static int replay_all(struct wal *w, struct dirscan *s, struct applier *a, uint6
         struct seg_scan ss;
         if ((rc = replay_segment(w, a, s->segs[i], last_ts, &ss)))
             return rc;
-        w->log_bytes += ss.good;
+        w->log_base -= ss.good; /* appended is 0 at open: wal_log_bytes counts these too */
         w->recovered_dropped += ss.dropped;
         if (ss.good < ss.size) {
             if ((rc = cut_segment(w, s->segs[i], ss.good)))
@@ -522,8 +522,9 @@ int wal_open(const txkv_options *o, struct record_store *store, struct ks_set *k
     if (!*o->dir ||
         (o->sync != TXKV_SYNC_COMMIT && o->sync != TXKV_SYNC_INTERVAL && o->sync != TXKV_SYNC_NONE))
         return TXKV_INVALID;
-    if (!(w = calloc(1, sizeof *w)))
+    if (!(w = aligned_alloc(_Alignof(struct wal), sizeof *w))) /* its lines: wal.h */
         return TXKV_NOMEM;
+    memset(w, 0, sizeof *w);
     w->store = store;
     w->ks = ks;
     w->gc = gc;

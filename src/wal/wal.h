@@ -51,7 +51,8 @@ struct wal_io {
     int (*fallocate)(int fd, off_t off, off_t len); /* posix_fallocate, as -1 and errno */
 };
 
-/* A record being built (a commit's, outside any lock). */
+/* A record being built (a commit's, outside any lock).  buf is NULL, or
+ * holds the header's room and len - WAL_REC_HDR payload bytes. */
 struct wal_rec {
     char *buf;
     size_t len, cap;
@@ -98,42 +99,55 @@ struct ckpt_scan {
     struct ckpt_cursor cursor;
 };
 
-/* A segment file open for appending, and its mapped windows. */
+/* A segment file open for appending, and its mapped windows.  off first:
+ * in struct wal it ends the line every append writes. */
 struct wal_seg {
+    off_t off; /* bytes appended to the segment: win_off <= off <= win_off + window */
     int fd;
     char *win;     /* maps [win_off, win_off + wal_window_bytes) of the file */
     off_t win_off; /* a multiple of wal_window_bytes */
-    off_t off;     /* bytes appended to the segment: win_off <= off <= win_off + window */
     char *next;    /* the window after win, mapped ahead (wal_wait), or NULL */
     char *done;    /* a window appends left, to unmap outside the ordered section */
 };
 
+/*
+ * Laid out by who writes what.  Each append takes mu and writes appended,
+ * last_ts and cur.off: with mu these fill the first cache line (40-byte
+ * mutex, release build, x86-64), so an append moves one line of this
+ * struct from the previous appender's cache to its own.  The line after
+ * it is read by every commit (failed, the window) and written only when
+ * the window moves, a checkpoint starts or the log fails, so it stays in
+ * every reader's cache.  The group commit's state (cv, synced, leader)
+ * has lines of its own.
+ */
 struct wal {
     /* ---- the log: guarded by mu (a leaf lock but for the sync of a leader,
      * which runs without it) */
-    struct mutex mu;
-    pthread_cond_t cv;         /* waiters for synced, and for the leader's end */
-    uint64_t appended, synced; /* LSNs: log bytes since open */
-    _Atomic bool leader;       /* someone is syncing, or rotating */
-    uint64_t last_ts;          /* commit ts of the last appended commit */
-    uint64_t log_bytes;        /* bytes in the segments since the last checkpoint */
-    bool ckpt_wanted;          /* log_bytes passed ckpt_bytes */
-    _Atomic int failed;        /* 0, or the errno that failed the log */
-    _Atomic bool want_next;    /* cur.win is half used and cur.next is NULL */
-    bool preparing;            /* a committer is mapping cur.next without mu */
-
+    struct mutex mu __attribute__((aligned(64)));
+    uint64_t appended; /* LSN: log bytes appended since open */
+    uint64_t last_ts;  /* commit ts of the last appended commit */
     /* the segment being appended to: appends move its window (under mu);
      * only a rotation, as leader, swaps it */
     struct wal_seg cur;
-    uint64_t seg;       /* its number (wal-SEG.log) */
-    uint64_t first_seg; /* the oldest segment still on disk (checkpoints) */
+    uint64_t log_base;      /* bytes since the last checkpoint: appended - log_base */
+    _Atomic int failed;     /* 0, or the errno that failed the log */
+    _Atomic bool want_next; /* cur.win is half used and cur.next is NULL */
+    bool preparing;         /* a committer is mapping cur.next without mu */
+    bool ckpt_wanted;       /* the bytes since the last checkpoint passed ckpt_bytes */
+    uint64_t ckpt_bytes;    /* automatic checkpoint threshold; 0 = none (fixed at open) */
+
+    /* waiters for synced, and for the leader's end */
+    pthread_cond_t cv __attribute__((aligned(64)));
+    uint64_t synced;     /* LSN: appended and synced */
+    _Atomic bool leader; /* someone is syncing, or rotating */
+    uint64_t seg;        /* cur's number (wal-SEG.log) */
+    uint64_t first_seg;  /* the oldest segment still on disk (checkpoints) */
 
     /* ---- fixed at open */
     char *dir;
     int dirfd, lockfd;
     int sync;
     uint32_t interval_ms;
-    uint64_t ckpt_bytes; /* automatic checkpoint threshold; 0 = none */
     struct record_store *store;
     struct ks_set *ks;
     struct gc *gc;
@@ -167,6 +181,12 @@ int wal_open(const txkv_options *o, struct record_store *store, struct ks_set *k
  * failed), releases the directory. */
 void wal_close(struct wal *w);
 
+/* Bytes in the segments since the last checkpoint.  Caller holds mu. */
+static inline uint64_t wal_log_bytes(const struct wal *w)
+{
+    return w->appended - w->log_base; /* modulo 2^64: log_base wraps below 0 at open */
+}
+
 /* ---- the commit path (txn/commit.c) ---- */
 
 /* 0 or TXKV_IO: a failed log acknowledges no more commits. */
@@ -179,6 +199,10 @@ int wal_rec_add(struct wal_rec *r, const struct txkv_ks *ks, const void *key, si
                 const void *val, size_t vlen, bool tomb);
 /* Frees the record's buffer. */
 void wal_rec_free(struct wal_rec *r);
+/* Empties the record for the next commit, keeping a buffer of up to
+ * WAL_REC_KEEP bytes: a transaction object is reused, and its commits then
+ * serialise without a malloc and a free each. */
+void wal_rec_reset(struct wal_rec *r);
 /* Stamps the record with its commit ts and checksums it: once ts is
  * drawn, before the publish section (so the hash is not computed there). */
 void wal_rec_seal(struct wal_rec *r, uint64_t ts);
