@@ -58,13 +58,17 @@ struct wal_rec {
     size_t len, cap;
 };
 
-/* A checkpoint file being written (checkpoint.c). */
+/* A checkpoint file being written (checkpoint.c), and the walk's state:
+ * whoever walks (under scan.mu) owns it. */
 struct ckpt_writer {
     int fd;
     off_t off;
     uint64_t ts, nkeys;
     struct wal_rec rec;
     int err; /* first errno or TXKV code */
+    struct record_store *store;
+    struct gc *gc;
+    struct limbo limbo; /* versions the walk cut behind it, flushed each slice */
 };
 
 /*
