@@ -1,9 +1,9 @@
 /*
- * wal-bench.c - what durability costs outside the commit path: recovery
- * (txkv_open of a checkpoint plus a log) and a checkpoint taken while a
- * ycsb-a workload runs.
+ * wal-bench.c - what durability costs: recovery (txkv_open of a
+ * checkpoint plus a log), checkpoints taken while a ycsb-a workload runs,
+ * and each sync policy's commit rate against memory's.
  *
- * Both modes work in a fresh directory made with mkdtemp under --dir
+ * Every mode works in a fresh directory made with mkdtemp under --dir
  * ($TMPDIR or /tmp by default) and remove it at the end, whatever
  * happened (on SIGINT, SIGTERM and SIGHUP too).  Keys are --key-size bytes: a 64-bit bijective mix
  * of the key number (big endian), then the number, zero padded; so key order is unrelated to load
@@ -30,12 +30,13 @@
  * prints a row each and the median share: one checkpoint's share swings
  * with a shared machine's noise.
  *
- * sync: kv-bench's update workload (single-key updates of uniform keys) on
- * four databases loaded alike, one in memory and one under each sync
- * policy, the workers moving from one to the next every 0.2 s for
- * --duration seconds on each: each round gives each policy's share of the
+ * sync: kv-bench's update workload (single-key updates of uniform keys)
+ * on --threads threads, for each sync policy (or the one --sync names) on
+ * two databases loaded alike, one in memory and one with a directory under
+ * that policy, the workers moving from one to the other every 50 ms for
+ * --duration seconds on each: each round gives the policy's share of the
  * in-memory rate of that round, and the median share is reported, so a
- * slow spell of a shared machine falls on all four.  Issue 16's targets:
+ * slow spell of a shared machine falls on both.  Issue 16's targets:
  * TXKV_SYNC_COMMIT >= 50%, TXKV_SYNC_INTERVAL >= 85% at 2 threads.
  *
  * Exit status: 0, 1 when an operation failed, 2 for a bad command line.
@@ -766,15 +767,16 @@ static void run_sync(const struct cfg *c)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: wal-bench [options] [recovery] [checkpoint] [sync]\n"
-               "Measures txkv's recovery (txkv_open of a checkpoint and a log) and a checkpoint\n"
-               "taken under ycsb-a, in a fresh temporary directory removed at the end.\n"
+               "Measures txkv's recovery (txkv_open of a checkpoint and a log), checkpoints\n"
+               "taken under ycsb-a and the sync policies against memory, in a fresh temporary\n"
+               "directory removed at the end.\n"
                "\n"
                "  recovery              load, checkpoint, update; time the reopen of the\n"
                "                        checkpoint, of checkpoint + log, of the log alone\n"
                "  checkpoint            ycsb-a txn/s and RSS before, during and after a\n"
                "                        txkv_checkpoint\n"
                "  sync                  update txn/s in memory and under each sync policy,\n"
-               "                        alternating 0.2 s windows; median share of memory\n"
+               "                        alternating 50 ms windows; median share of memory\n"
                "  -k, --keys N          keys loaded (k/m suffixes) [1m]\n"
                "  -u, --updates N       recovery: single-key updates after the checkpoint [keys]\n"
                "      --key-size N      bytes per key, 16..65535 [16]\n"
