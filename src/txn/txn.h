@@ -142,7 +142,6 @@ struct txkv_txn {
 
     struct lock_owner lk; /* pessimistic locks (src/lock/) */
     struct limbo limbo;   /* versions its commits cut off (record.c) */
-    struct wal_rec wal;   /* a durable commit's log record; empty between commits */
 
     struct arena_chunk *arena;
     struct version *superseded;      /* own writes replaced by later ones: a get may
@@ -160,6 +159,8 @@ struct txkv_txn {
     struct undo *undo;
     size_t nundo, capundo;
     uint32_t next_sp; /* the last savepoint id given; never reset */
+
+    struct wal_rec wal; /* a durable commit's log record; empty between commits */
 };
 
 /* ---- for db.c ------------------------------------------------------------ */
