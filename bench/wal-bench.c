@@ -50,6 +50,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,11 +355,13 @@ static void run_reopen(const struct cfg *c)
     print_reopen("open", &r, 0, files_bytes(g_db, "ckpt-"), files_bytes(g_db, "wal-"));
 }
 
-/* ---- checkpoint under ycsb-a ------------------------------------------------------------ */
+/* ---- the workers of the checkpoint and sync modes --------------------------------------- */
 
 struct shared {
     const struct cfg *c;
-    txkv_db *db;
+    txkv_db *db[2];  /* checkpoint: db[0] only; sync: in memory, durable */
+    _Atomic int cur; /* the database the workers use now */
+    bool reads;      /* ycsb-a (half reads); else updates only (kv-bench's update) */
     _Atomic int stop;
     _Atomic int failed;
 };
@@ -367,9 +370,11 @@ struct worker {
     struct shared *sh;
     pthread_t tid;
     unsigned no;
-    _Atomic uint64_t commits; /* read by the main thread at window edges */
+    _Atomic uint64_t commits[2]; /* per database; read by the main thread at window edges */
 };
 
+/* Single-key transactions on uniform keys, on whichever database sh->cur
+ * names when each begins: half reads if sh->reads, else all updates. */
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -381,13 +386,15 @@ static void *worker_main(void *arg)
         goto out;
     }
     while (!atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
+        int d = atomic_load_explicit(&w->sh->cur, memory_order_relaxed);
+        txkv_db *db = w->sh->db[d];
         uint64_t r = rnd(&seed), i = r % c->keys;
         int rc;
-        if (r >> 63) {
+        if (w->sh->reads && r >> 63) {
             txkv_txn *t;
             const void *val;
             size_t vl;
-            if ((rc = txkv_begin(w->sh->db, NULL, &t)) == 0) {
+            if ((rc = txkv_begin(db, NULL, &t)) == 0) {
                 make_key(k, c->key_size, i);
                 rc = txkv_get(t, NULL, k, c->key_size, &val, &vl);
                 if (rc == 0)
@@ -396,20 +403,45 @@ static void *worker_main(void *arg)
                     txkv_abort(t);
             }
         } else {
-            rc = put1(w->sh->db, c, k, v, i, ++stamp);
+            rc = put1(db, c, k, v, i, ++stamp);
         }
         if (rc && !txkv_is_retryable(rc)) {
             atomic_store(&w->sh->failed, rc);
             break;
         }
         if (!rc)
-            atomic_fetch_add_explicit(&w->commits, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&w->commits[d], 1, memory_order_relaxed);
     }
 out:
     free(k);
     free(v);
     return NULL;
 }
+
+static void start_workers(struct shared *sh, struct worker *ws)
+{
+    atomic_store(&sh->stop, 0);
+    for (unsigned t = 0; t < sh->c->threads; t++) {
+        ws[t] = (struct worker){.sh = sh, .no = t};
+        if (pthread_create(&ws[t].tid, NULL, worker_main, &ws[t])) {
+            fprintf(stderr, "wal-bench: pthread_create failed\n");
+            cleanup();
+            exit(1);
+        }
+    }
+}
+
+/* Stops and joins the workers; exits if one failed. */
+static void stop_workers(struct shared *sh, struct worker *ws, const char *what)
+{
+    atomic_store(&sh->stop, 1);
+    for (unsigned t = 0; t < sh->c->threads; t++)
+        pthread_join(ws[t].tid, NULL);
+    if (atomic_load(&sh->failed))
+        die_txkv(what, atomic_load(&sh->failed));
+}
+
+/* ---- checkpoint under ycsb-a ------------------------------------------------------------ */
 
 struct ckpt_thread {
     txkv_db *db;
@@ -428,11 +460,12 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-static uint64_t total_commits(struct worker *ws, unsigned n)
+/* Commits the n workers made on database d. */
+static uint64_t total_commits(struct worker *ws, unsigned n, int d)
 {
     uint64_t s = 0;
     for (unsigned i = 0; i < n; i++)
-        s += atomic_load_explicit(&ws[i].commits, memory_order_relaxed);
+        s += atomic_load_explicit(&ws[i].commits[d], memory_order_relaxed);
     return s;
 }
 
@@ -472,14 +505,14 @@ static void one_checkpoint(txkv_db *db, struct worker *ws, unsigned nthreads, st
         cleanup();
         exit(1);
     }
-    uint64_t n2 = total_commits(ws, nthreads), t2 = now_ns();
+    uint64_t n2 = total_commits(ws, nthreads, 0), t2 = now_ns();
     while (!atomic_load(&ct.done)) {
         uint64_t r = bench_rss_bytes();
         cr->peak_during = r > cr->peak_during ? r : cr->peak_during;
         struct timespec ts = {0, RSS_POLL_NS};
         nanosleep(&ts, NULL);
     }
-    uint64_t n3 = total_commits(ws, nthreads), t3 = now_ns();
+    uint64_t n3 = total_commits(ws, nthreads, 0), t3 = now_ns();
     pthread_join(ctid, NULL);
     if (ct.rc)
         die_txkv("txkv_checkpoint (during ycsb-a)", ct.rc);
@@ -490,9 +523,9 @@ static void one_checkpoint(txkv_db *db, struct worker *ws, unsigned nthreads, st
 /* txn/s over a window of secs; *peak: its peak RSS. */
 static double rate_window(struct worker *ws, unsigned nthreads, double secs, uint64_t *peak)
 {
-    uint64_t n0 = total_commits(ws, nthreads), t0 = now_ns();
+    uint64_t n0 = total_commits(ws, nthreads, 0), t0 = now_ns();
     *peak = window(secs);
-    uint64_t n1 = total_commits(ws, nthreads), t1 = now_ns();
+    uint64_t n1 = total_commits(ws, nthreads, 0), t1 = now_ns();
     return (double)(n1 - n0) / ((double)(t1 - t0) / 1e9);
 }
 
@@ -508,7 +541,7 @@ static double growth(const struct ckpt_round *cr)
 
 static void run_checkpoint(const struct cfg *c)
 {
-    struct shared sh = {.c = c};
+    struct shared sh = {.c = c, .reads = true};
     struct worker *ws = calloc(c->threads, sizeof *ws);
     struct ckpt_round *cr = calloc(c->checkpoints, sizeof *cr);
     double *share = calloc(c->checkpoints, sizeof *share);
@@ -528,34 +561,22 @@ static void run_checkpoint(const struct cfg *c)
            : c->sync == TXKV_SYNC_INTERVAL ? "interval"
                                            : "none",
            c->duration);
-    sh.db = open_db(c, c->sync);
-    load(c, sh.db);
-    if ((rc = txkv_checkpoint(sh.db)))
+    sh.db[0] = open_db(c, c->sync);
+    load(c, sh.db[0]);
+    if ((rc = txkv_checkpoint(sh.db[0])))
         die_txkv("txkv_checkpoint (after the load)", rc);
-    for (unsigned i = 0; i < c->threads; i++) {
-        ws[i].sh = &sh;
-        ws[i].no = i;
-        if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i])) {
-            fprintf(stderr, "wal-bench: pthread_create failed\n");
-            cleanup();
-            exit(1);
-        }
-    }
+    start_workers(&sh, ws);
     window(c->duration / 2); /* warm-up */
     double before = rate_window(ws, c->threads, c->duration, &peak);
     for (unsigned k = 0; k < c->checkpoints; k++) {
         cr[k].before = before;
         cr[k].peak_before = peak;
-        one_checkpoint(sh.db, ws, c->threads, &cr[k]);
+        one_checkpoint(sh.db[0], ws, c->threads, &cr[k]);
         before = cr[k].after = rate_window(ws, c->threads, c->duration, &peak);
     }
-    atomic_store(&sh.stop, 1);
-    for (unsigned i = 0; i < c->threads; i++)
-        pthread_join(ws[i].tid, NULL);
-    if (atomic_load(&sh.failed))
-        die_txkv("ycsb-a", atomic_load(&sh.failed));
+    stop_workers(&sh, ws, "ycsb-a");
     uint64_t ckb = files_bytes(g_db, "ckpt-");
-    txkv_close(sh.db);
+    txkv_close(sh.db[0]);
 
     if (c->checkpoints == 1) {
         struct ckpt_round *r = &cr[0];
@@ -605,57 +626,6 @@ static const char *const policy_name[NPOLICY] = {"none", "interval", "commit"};
 static const int policy_sync[NPOLICY] = {TXKV_SYNC_NONE, TXKV_SYNC_INTERVAL, TXKV_SYNC_COMMIT};
 static const int policy_target[NPOLICY] = {0, 85, 50}; /* issue 16, % of memory */
 
-struct sync_shared {
-    const struct cfg *c;
-    txkv_db *db[2];  /* in memory, durable */
-    _Atomic int cur; /* the one the workers use now */
-    _Atomic int stop;
-    _Atomic int failed;
-};
-
-struct sync_worker {
-    struct sync_shared *sh;
-    pthread_t tid;
-    unsigned no;
-    _Atomic uint64_t commits[2]; /* read by the main thread at window edges */
-};
-
-/* Single-key updates of uniform keys (kv-bench's `update`) on whichever
- * database sh->cur names when each transaction begins. */
-static void *sync_worker_main(void *arg)
-{
-    struct sync_worker *w = arg;
-    const struct cfg *c = w->sh->c;
-    unsigned char *k = malloc(c->key_size), *v = malloc(c->value_size);
-    uint64_t seed = (c->seed + w->no + 1) * 0x9e3779b97f4a7c15ull, stamp = (uint64_t)w->no << 40;
-    if (!k || !v) {
-        atomic_store(&w->sh->failed, TXKV_NOMEM);
-        goto out;
-    }
-    while (!atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
-        int i = atomic_load_explicit(&w->sh->cur, memory_order_relaxed);
-        int rc = put1(w->sh->db[i], c, k, v, rnd(&seed) % c->keys, ++stamp);
-        if (rc && !txkv_is_retryable(rc)) {
-            atomic_store(&w->sh->failed, rc);
-            break;
-        }
-        if (!rc)
-            atomic_fetch_add_explicit(&w->commits[i], 1, memory_order_relaxed);
-    }
-out:
-    free(k);
-    free(v);
-    return NULL;
-}
-
-static uint64_t sync_commits(struct sync_worker *ws, unsigned n, int i)
-{
-    uint64_t s = 0;
-    for (unsigned t = 0; t < n; t++)
-        s += atomic_load_explicit(&ws[t].commits[i], memory_order_relaxed);
-    return s;
-}
-
 static void sleep_until(uint64_t t)
 {
     for (uint64_t now; (now = now_ns()) < t;) {
@@ -667,17 +637,17 @@ static void sleep_until(uint64_t t)
 /* Runs the workers on sh->db[0] and [1] in turn, `rounds` windows on
  * each, the first of each round alternating; share[r] is round r's rate
  * on [1] over its rate on [0]; n and ns sum commits and time per database. */
-static void sync_rounds(struct sync_shared *sh, struct sync_worker *ws, unsigned rounds,
-                        double *share, uint64_t n[2], uint64_t ns[2])
+static void sync_rounds(struct shared *sh, struct worker *ws, unsigned rounds, double *share,
+                        uint64_t n[2], uint64_t ns[2])
 {
     for (unsigned r = 0; r < rounds; r++) {
         double rate[2];
         for (int j = 0; j < 2; j++) {
             int i = j ^ (int)(r & 1);
             atomic_store(&sh->cur, i);
-            uint64_t n0 = sync_commits(ws, sh->c->threads, i), t0 = now_ns();
+            uint64_t n0 = total_commits(ws, sh->c->threads, i), t0 = now_ns();
             sleep_until(t0 + SYNC_WINDOW_NS);
-            uint64_t n1 = sync_commits(ws, sh->c->threads, i), t1 = now_ns();
+            uint64_t n1 = total_commits(ws, sh->c->threads, i), t1 = now_ns();
             rate[i] = (double)(n1 - n0) / ((double)(t1 - t0) / 1e9);
             n[i] += n1 - n0;
             ns[i] += t1 - t0;
@@ -696,8 +666,8 @@ static void sync_rounds(struct sync_shared *sh, struct sync_worker *ws, unsigned
  */
 static void run_sync(const struct cfg *c)
 {
-    struct sync_shared sh = {.c = c};
-    struct sync_worker *ws = calloc(c->threads, sizeof *ws);
+    struct shared sh = {.c = c};
+    struct worker *ws = calloc(c->threads, sizeof *ws);
     unsigned rounds = (unsigned)(c->duration * 1e9 / SYNC_WINDOW_NS);
     double *share = calloc(rounds ? rounds : 1, sizeof *share);
     txkv_options o;
@@ -726,24 +696,12 @@ static void run_sync(const struct cfg *c)
         snprintf(g_db, sizeof g_db, "%s/%s", g_dir, policy_name[p]);
         sh.db[1] = open_db(c, policy_sync[p]);
         load(c, sh.db[1]);
-        atomic_store(&sh.stop, 0);
-        for (unsigned t = 0; t < c->threads; t++) {
-            ws[t] = (struct sync_worker){.sh = &sh, .no = t};
-            if (pthread_create(&ws[t].tid, NULL, sync_worker_main, &ws[t])) {
-                fprintf(stderr, "wal-bench: pthread_create failed\n");
-                cleanup();
-                exit(1);
-            }
-        }
+        start_workers(&sh, ws);
         sync_rounds(&sh, ws, 4, NULL, n, ns); /* warm-up */
         memset(n, 0, sizeof n);
         memset(ns, 0, sizeof ns);
         sync_rounds(&sh, ws, rounds, share, n, ns);
-        atomic_store(&sh.stop, 1);
-        for (unsigned t = 0; t < c->threads; t++)
-            pthread_join(ws[t].tid, NULL);
-        if (atomic_load(&sh.failed))
-            die_txkv("update", atomic_load(&sh.failed));
+        stop_workers(&sh, ws, "update");
         txkv_close(sh.db[1]);
         bench_rmtree(g_db);
         qsort(share, rounds, sizeof *share, cmp_double);
